@@ -1,0 +1,127 @@
+"""Command-line conventions shared by every experiment script.
+
+Every script takes ``--profile smoke|default|full``, ``--out DIR`` (default
+``results``), ``--seed N`` and ``--fresh``; a profile is a plain dict of numbers
+at the top of the script, and any flag of the same name overrides it.
+
+A user mistake (bad flag, bad value, missing dataset) is ONE line on stderr
+naming the bad value and what is accepted, exit code 2, and no traceback.
+This module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+PROFILE_NAMES = ("smoke", "default", "full")
+DATASETS = ("mnist_bundled", "mnist", "fashion_mnist", "cifar10")
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for; reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + traceback
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _number(kind: Callable[[str], Any], test: Callable[[Any], bool], accepted: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {accepted}") from None
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {accepted}")
+        return value
+    parse.__name__ = accepted
+    return parse
+
+
+positive_int = _number(int, lambda v: v > 0, "a positive integer")
+nonnegative_int = _number(int, lambda v: v >= 0, "a non-negative integer")
+positive_float = _number(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
+finite_float = _number(float, math.isfinite, "a finite number")
+
+
+def int_list(text: str) -> list[int]:
+    """Comma-separated positive integers, e.g. ``16,64,256``."""
+    return [positive_int(part.strip()) for part in text.split(",")]
+
+
+def parser(doc: str | None, profiles: dict[str, dict[str, Any]], *, dataset: bool = False) -> argparse.ArgumentParser:
+    """The common parser of an experiment script.
+
+    Args:
+        doc: the script's docstring; its first line becomes the description.
+        profiles: ``{"smoke": {...}, "default": {...}, "full": {...}}``.
+        dataset: add ``--dataset`` and ``--data-dir``.
+    """
+    assert set(profiles) == set(PROFILE_NAMES), sorted(profiles)
+    p = _Parser(description=(doc or "").strip().splitlines()[0] if doc else None)
+    p.add_argument("--profile", choices=PROFILE_NAMES, default="default",
+                   help="sizes and counts to run (default: default)")
+    p.add_argument("--out", default="results", help="results folder (default: results)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="base random seed (default: 0)")
+    p.add_argument("--fresh", action="store_true", help="recompute everything instead of resuming")
+    if dataset:
+        p.add_argument("--dataset", choices=DATASETS, default=None,
+                       help="dataset (default: the profile's, mnist_bundled for smoke/default)")
+        p.add_argument("--data-dir", default=None,
+                       help="folder with the dataset's four IDX files (gzipped or not) or an .npz")
+    return p
+
+
+def settings(profiles: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """The profile's settings, overridden by every flag of the same name that was given."""
+    chosen = dict(profiles[args.profile])
+    for key, value in vars(args).items():
+        if key in chosen and value is not None:
+            chosen[key] = value
+    return chosen
+
+
+def output_dir(out: str, experiment: str) -> Path:
+    """Create and return ``out/experiment``; an unwritable ``--out`` is a :class:`UsageError`."""
+    folder = Path(out) / experiment
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        raise UsageError(f"cannot write to --out {out!r} ({err.strerror or err}); "
+                         "give a folder you can write to") from None
+    return folder
+
+
+def main_guard(main: Callable[[], Any]) -> Callable[[], None]:
+    """Decorate a script's ``main``: user mistakes become one line on stderr and exit code 2."""
+    from hw1.data import DataError  # no TensorFlow import
+
+    @functools.wraps(main)
+    def wrapper() -> None:
+        prog = Path(sys.argv[0]).name
+        try:
+            main()
+        except (UsageError, DataError) as err:
+            print(f"{prog}: error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except KeyboardInterrupt:
+            print(f"{prog}: interrupted; finished work is kept, run again to resume", file=sys.stderr)
+            raise SystemExit(130) from None
+
+    return wrapper
+
+
+def quiet_tensorflow() -> None:
+    """Silence TensorFlow's start-up chatter (set before TensorFlow is imported)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,112 @@
+"""Keras ``Sequential`` model builders.
+
+Classifiers end in a Dense layer of logits (no softmax): the loss applies the
+softmax, and measurements that need probabilities (sensitivity) apply it
+explicitly. No model here has dropout or batch normalization, so training and
+inference mode compute the same function and every weight is trainable.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import keras
+
+
+def fc_param_count(widths: Sequence[int], input_dim: int = 1, output_dim: int = 1) -> int:
+    """Number of weights and biases of a fully connected net ``input_dim → widths… → output_dim``."""
+    sizes = [input_dim, *widths, output_dim]
+    return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def widths_for_params(hidden_layers: int, target_params: int, input_dim: int = 1, output_dim: int = 1,
+                      tolerance: float = 0.02) -> list[int]:
+    """Hidden widths of a ``hidden_layers``-deep fully connected net with about ``target_params`` parameters.
+
+    All hidden layers get the same width ``w`` (the integer whose count is closest to the
+    target); the last hidden layer's width is then tuned to come closer still.
+
+    Raises:
+        ValueError: no widths reach the target within ``tolerance`` (relative).
+
+    Example:
+        >>> widths_for_params(1, 600)
+        [200]
+    """
+    if hidden_layers < 1 or target_params < 1:
+        raise ValueError(f"hidden_layers={hidden_layers} and target_params={target_params} must be >= 1")
+    count = lambda ws: fc_param_count(ws, input_dim, output_dim)  # noqa: E731
+    # params grow monotonically with w; search near the positive root of the quadratic in w
+    a, b = hidden_layers - 1, input_dim + 1 + (hidden_layers - 1) + output_dim
+    c = output_dim - target_params
+    root = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a) if a else -c / b
+    candidates = range(max(1, int(root) - 2), int(root) + 3)
+    width = min(candidates, key=lambda w: abs(count([w] * hidden_layers) - target_params))
+    best = [width] * hidden_layers
+    for last in range(1, 3 * width + 2):
+        trial = [width] * (hidden_layers - 1) + [last]
+        if abs(count(trial) - target_params) < abs(count(best) - target_params):
+            best = trial
+    if abs(count(best) - target_params) > tolerance * target_params:
+        raise ValueError(f"no {hidden_layers}-hidden-layer net has {target_params} parameters within "
+                         f"{tolerance:.0%} (closest: {best}, {count(best)} parameters)")
+    return best
+
+
+def fc_net(widths: Sequence[int], input_shape: Sequence[int] = (1,), output_dim: int = 1,
+           activation: str = "relu", name: str | None = None, dtype: str = "float32") -> keras.Sequential:
+    """Fully connected net: (flatten) → Dense(w, activation) for each width → Dense(output_dim).
+
+    ``dtype="float64"`` builds it in double precision (for exact Hessians of tiny nets).
+
+    Example:
+        >>> fc_net([20, 20]).count_params()   # 1-20-20-1
+        481
+    """
+    layers: list[keras.layers.Layer] = [keras.Input(tuple(input_shape), dtype=dtype)]
+    if len(input_shape) > 1:
+        layers.append(keras.layers.Flatten(dtype=dtype))
+    layers += [keras.layers.Dense(w, activation=activation, name=f"dense_{i + 1}", dtype=dtype)
+               for i, w in enumerate(widths)]
+    layers.append(keras.layers.Dense(output_dim, name="output", dtype=dtype))
+    return keras.Sequential(layers, name=name or "fc_" + "_".join(map(str, widths)))
+
+
+def cnn(input_shape: Sequence[int], num_classes: int = 10, filters: Sequence[int] = (16, 32),
+        dense: int = 64, name: str = "cnn") -> keras.Sequential:
+    """Conv(3×3, relu) → MaxPool(2) per entry of ``filters``, then Dense(dense, relu) → logits."""
+    layers: list[keras.layers.Layer] = [keras.Input(tuple(input_shape))]
+    for i, f in enumerate(filters):
+        layers += [keras.layers.Conv2D(f, 3, padding="same", activation="relu", name=f"conv_{i + 1}"),
+                   keras.layers.MaxPooling2D(2, name=f"pool_{i + 1}")]
+    layers += [keras.layers.Flatten(), keras.layers.Dense(dense, activation="relu", name="dense_1"),
+               keras.layers.Dense(num_classes, name="output")]
+    return keras.Sequential(layers, name=name)
+
+
+def rnn(input_shape: Sequence[int], num_classes: int = 10, units: int = 64, name: str = "rnn") -> keras.Sequential:
+    """An LSTM reading the image one row at a time (28 steps of 28 pixels for MNIST) → logits."""
+    rows, cols, channels = input_shape
+    return keras.Sequential([
+        keras.Input(tuple(input_shape)),
+        keras.layers.Reshape((rows, cols * channels)),
+        keras.layers.LSTM(units, name="lstm"),
+        keras.layers.Dense(num_classes, name="output"),
+    ], name=name)
+
+
+def describe(model: keras.Model) -> str:
+    """A one-line architecture summary, e.g. ``Dense 1→20→20→1 (relu)``."""
+    parts = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "Dense":
+            parts.append(f"Dense({layer.units})")
+        elif kind == "Conv2D":
+            parts.append(f"Conv{layer.kernel_size[0]}x{layer.kernel_size[1]}({layer.filters})")
+        elif kind == "LSTM":
+            parts.append(f"LSTM({layer.units})")
+        elif kind == "MaxPooling2D":
+            parts.append("MaxPool")
+    return " → ".join(parts)

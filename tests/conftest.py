@@ -1,0 +1,39 @@
+"""Shared test fixtures: no network, quiet TensorFlow, a helper to run experiment scripts."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach the network: any socket connection fails."""
+    def refuse(*args, **kwargs):
+        raise OSError("network access is disabled in tests")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def run_script(name: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``experiments/<name>.py`` in a fresh Python with ``args``; capture its output.
+
+    The child process gets the same offline guarantee: ``HW1_NO_NETWORK=1`` makes
+    ``tests/sitecustomize.py`` refuse socket connections there too.
+    """
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", HW1_NO_NETWORK="1",
+               PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "offline"), str(ROOT)]))
+    return subprocess.run([sys.executable, str(ROOT / "experiments" / f"{name}.py"), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
