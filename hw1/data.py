@@ -280,3 +280,19 @@ def _as_dataset(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.
 def random_labels(y: np.ndarray, num_classes: int, seed: int) -> np.ndarray:
     """Labels drawn uniformly at random from ``0..num_classes-1`` with a fixed seed (same length as ``y``)."""
     return np.random.default_rng(seed).integers(0, num_classes, size=len(y)).astype(np.int32)
+
+
+def subset(dataset: Dataset, train_size: int, test_size: int | None = None, seed: int = 0) -> Dataset:
+    """A random subset (without replacement, fixed seed) of the training and test sets.
+
+    ``test_size`` defaults to a quarter of ``train_size``; sizes larger than the set keep it whole.
+    """
+    rng = np.random.default_rng(seed)
+    test_size = max(1, train_size // 4) if test_size is None else test_size
+
+    def pick(n_total: int, n: int) -> np.ndarray:
+        return np.sort(rng.choice(n_total, min(n, n_total), replace=False))
+
+    tr, te = pick(len(dataset.x_train), train_size), pick(len(dataset.x_test), test_size)
+    return Dataset(dataset.name, dataset.x_train[tr], dataset.y_train[tr], dataset.x_test[te], dataset.y_test[te],
+                   dataset.num_classes, source=f"{dataset.source}; random subset {len(tr)}/{len(te)} (seed {seed})")

@@ -154,16 +154,24 @@ def loss_fn(model: keras.Model, loss: str) -> Callable[[Sequence[tf.Tensor], tf.
     _check_stateless(model)
 
     def f(weights: Sequence[tf.Tensor], x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-        logits, _ = model.stateless_call(list(weights), [], x, training=False)
+        logits = forward(model, weights, x)
         return tf.reduce_mean(per_sample_loss(logits, y, loss))
 
     return f
 
 
 def _check_stateless(model: keras.Model) -> None:
-    if model.non_trainable_variables:
-        raise ValueError(f"model {model.name!r} has non-trainable variables; hw1 models must not "
-                         "(no batch normalization)")
+    stateful = [layer.name for layer in model.layers
+                if isinstance(layer, (keras.layers.BatchNormalization, keras.layers.Dropout))]
+    if stateful:
+        raise ValueError(f"model {model.name!r} has layers {stateful}; hw1 models must compute the same "
+                         "function in training and inference (no batch normalization, no dropout)")
+
+
+def forward(model: keras.Model, weights: Sequence[tf.Tensor], x: tf.Tensor) -> tf.Tensor:
+    """``model(x)`` with the given trainable weights (non-trainable state, e.g. an RNN's seed, held fixed)."""
+    outputs, _ = model.stateless_call(list(weights), [v.value for v in model.non_trainable_variables], x)
+    return outputs
 
 
 def map_runs(fn: Callable[..., object], stacked: Sequence[tf.Tensor], *per_run: tf.Tensor) -> object:
@@ -194,7 +202,7 @@ class Evaluator:
         self.dtype = model.trainable_variables[0].dtype
 
         def sums(weights: list[tf.Tensor], x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            logits, _ = model.stateless_call(weights, [], x, training=False)
+            logits = forward(model, weights, x)
             total = tf.reduce_sum(per_sample_loss(logits, y, loss))
             if loss == "mse":
                 return total, tf.zeros([])
@@ -204,7 +212,7 @@ class Evaluator:
         def grad_sums(weights: list[tf.Tensor], x: tf.Tensor, y: tf.Tensor) -> list[tf.Tensor]:
             with tf.GradientTape() as tape:
                 tape.watch(weights)
-                logits, _ = model.stateless_call(weights, [], x, training=False)
+                logits = forward(model, weights, x)
                 total = tf.reduce_sum(per_sample_loss(logits, y, loss))
             return tape.gradient(total, weights)
 
@@ -305,7 +313,7 @@ class _Trainer:
     def _objective(self, weights: list[tf.Tensor], x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """(objective, loss) of one run on one batch."""
         def batch_loss(w: list[tf.Tensor]) -> tf.Tensor:
-            logits, _ = self.model.stateless_call(w, [], x, training=True)
+            logits = forward(self.model, w, x)
             return tf.reduce_mean(per_sample_loss(logits, y, self.config.loss))
 
         if self.config.objective == "loss":

@@ -1,0 +1,146 @@
+"""The training loop: gradient norms, optimizer steps, batching, determinism, divergence."""
+
+import numpy as np
+import pytest
+
+from hw1 import data, models, train
+
+SINC = data.FUNCTIONS["sinc"]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return data.function_data(SINC, 32, n_test=8, name="sinc")
+
+
+def build_tiny():
+    return models.fc_net([5, 4], dtype="float64")
+
+
+def numpy_loss(weights, x, y):
+    """Independent forward pass of the 1-5-4-1 relu MLP and its MSE, in numpy."""
+    w1, b1, w2, b2, w3, b3 = weights
+    h = np.maximum(x @ w1 + b1, 0)
+    h = np.maximum(h @ w2 + b2, 0)
+    return np.mean((h @ w3 + b3 - y) ** 2)
+
+
+def finite_difference_gradient(weights, x, y, eps=1e-6):
+    grads = []
+    for i, w in enumerate(weights):
+        g = np.zeros_like(w)
+        for idx in np.ndindex(w.shape):
+            plus = [v.copy() for v in weights]
+            minus = [v.copy() for v in weights]
+            plus[i][idx] += eps
+            minus[i][idx] -= eps
+            g[idx] = (numpy_loss(plus, x, y) - numpy_loss(minus, x, y)) / (2 * eps)
+        grads.append(g)
+    return grads
+
+
+def test_recorded_gradient_norm_equals_finite_differences(tiny):
+    w0 = train.initial_weights(build_tiny, seed=3)
+    x, y = tiny.x_train.astype(np.float64), tiny.y_train.astype(np.float64)
+    fd_norm = np.sqrt(sum(np.sum(g ** 2) for g in finite_difference_gradient(w0, x, y)))
+    config = train.TrainConfig(epochs=1, learning_rate=0.05, optimizer="sgd", loss="mse", record_steps=True)
+    result = train.train(build_tiny, tiny, config, seeds=[3])
+    assert result.history["train_loss"].iloc[0] == pytest.approx(numpy_loss(w0, x, y), rel=1e-10)
+    assert result.history["grad_norm"].iloc[0] == pytest.approx(fd_norm, rel=1e-6)
+    assert result.steps["grad_norm"].iloc[0] == pytest.approx(fd_norm, rel=1e-6)
+    # one plain SGD step: θ1 = θ0 − lr ∇L(θ0)
+    fd = finite_difference_gradient(w0, x, y)
+    for after, before, g in zip(result.weights[0], w0, fd):
+        np.testing.assert_allclose(after, before - 0.05 * g, atol=1e-8)
+
+
+def test_loop_lowers_the_loss():
+    line = data.function_data("2 * x - 1", 32, n_test=8)
+    config = train.TrainConfig(epochs=300, learning_rate=1e-2, loss="mse", eval_every=100)
+    history = train.train(lambda: models.fc_net([16, 16]), line, config, seeds=[0]).history
+    assert history["train_loss"].iloc[-1] < 0.01 * history["train_loss"].iloc[0]
+    assert history["epoch"].tolist() == [0, 100, 200, 300]
+    assert "test_loss" in history and "train_acc" not in history
+
+
+def mnist_small():
+    return data.subset(data.load("mnist_bundled"), 256, 64, seed=0)
+
+
+def test_same_seed_same_history_and_batched_equals_single():
+    ds = mnist_small()
+    build = lambda: models.fc_net([16], ds.input_shape, 10)  # noqa: E731
+    config = train.TrainConfig(epochs=2, batch_size=50, learning_rate=1e-3)
+    batched = train.train(build, ds, config, seeds=[5, 6, 7])
+    again = train.train(build, ds, config, seeds=[5, 6, 7])
+    assert batched.history.equals(again.history)
+    single = train.train(build, ds, config, seeds=[6])
+    run1 = batched.history[batched.history["run"] == 1].drop(columns="run").reset_index(drop=True)
+    alone = single.history.drop(columns="run").reset_index(drop=True)
+    np.testing.assert_allclose(run1.to_numpy(), alone.to_numpy(), rtol=2e-5, atol=1e-6)
+    for a, b in zip(batched.weights[1], single.weights[0]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # different seeds are different models
+    assert not np.allclose(batched.weights[0][0], batched.weights[1][0])
+
+
+def test_accuracy_is_the_full_set_accuracy():
+    ds = mnist_small()
+    build = lambda: models.fc_net([16], ds.input_shape, 10)  # noqa: E731
+    result = train.train(build, ds, train.TrainConfig(epochs=1, batch_size=32), seeds=[0])
+    model = build()
+    model.set_weights(result.weights[0])
+    logits = model.predict_on_batch(ds.x_test)
+    last = result.final.iloc[0]
+    assert last["test_acc"] == pytest.approx(np.mean(logits.argmax(-1) == ds.y_test))
+    shifted = logits - logits.max(-1, keepdims=True)
+    ce = -(shifted[np.arange(len(ds.y_test)), ds.y_test] - np.log(np.exp(shifted).sum(-1)))
+    assert last["test_loss"] == pytest.approx(ce.mean(), rel=1e-5)
+
+
+def test_divergence_is_recorded_not_raised(tiny):
+    config = train.TrainConfig(epochs=50, learning_rate=1e4, optimizer="sgd", loss="mse", eval_every=10)
+    result = train.train(lambda: models.fc_net([5, 4]), tiny, config, seeds=[0, 1])
+    assert result.diverged == [True, True]
+    assert result.history["train_loss"].iloc[-1] != result.history["train_loss"].iloc[-1]  # NaN
+    assert result.history["epoch"].max() < 50  # stopped early: nothing left to train
+
+
+def test_a_diverged_run_does_not_touch_its_neighbours(tiny):
+    build = lambda: models.fc_net([5, 4])  # noqa: E731  (float32: huge weights overflow to inf)
+    config = train.TrainConfig(epochs=20, learning_rate=0.05, optimizer="sgd", loss="mse", eval_every=20)
+    w_ok = train.initial_weights(build, 0)
+    w_bad = [w * 1e8 for w in w_ok]
+    both = train.train(build, tiny, config, seeds=[0, 1], init=[w_ok, w_bad])
+    alone = train.train(build, tiny, config, seeds=[0], init=[w_ok])
+    assert both.diverged == [False, True]
+    np.testing.assert_allclose(both.weights[0][0], alone.weights[0][0], rtol=1e-5)
+    assert np.isfinite(both.final["train_loss"].iloc[0]) and np.isnan(both.final["train_loss"].iloc[1])
+
+
+def test_snapshots_and_stop_at_train_accuracy():
+    ds = mnist_small()
+    build = lambda: models.fc_net([32], ds.input_shape, 10)  # noqa: E731
+    config = train.TrainConfig(epochs=7, batch_size=32, snapshot_every=3)
+    result = train.train(build, ds, config, seeds=[0, 1])
+    assert [(r, e) for r, e, _ in result.snapshots] == [(0, 0), (1, 0), (0, 3), (1, 3), (0, 6), (1, 6)]
+    np.testing.assert_array_equal(result.snapshots[0][2][0], train.initial_weights(build, 0)[0])
+    stop = train.TrainConfig(epochs=100, batch_size=32, stop_train_acc=0.9)
+    stopped = train.train(build, ds, stop, seeds=[0])
+    assert stopped.final["train_acc"].iloc[0] >= 0.9 and stopped.final["epoch"].iloc[0] < 100
+
+
+def test_grad_norm_objective_lowers_the_gradient(tiny):
+    fitted = train.train(build_tiny, tiny, train.TrainConfig(epochs=500, learning_rate=1e-2, loss="mse"), seeds=[0])
+    config = train.TrainConfig(epochs=500, learning_rate=1e-3, loss="mse", objective="grad_norm_sq", eval_every=500)
+    walked = train.train(build_tiny, tiny, config, seeds=[0], init=fitted.weights)
+    assert walked.final["grad_norm"].iloc[0] < 0.1 * fitted.final["grad_norm"].iloc[0]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(epochs=-1), "epochs=-1"), (dict(epochs=1, loss="hinge"), "loss='hinge'"),
+    (dict(epochs=1, batch_size=0), "batch_size=0"), (dict(epochs=1, learning_rate=float("nan")), "learning_rate"),
+])
+def test_config_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        train.TrainConfig(**kwargs)
