@@ -3,11 +3,13 @@
 Fully connected nets of different depth but the SAME number of parameters (the
 widths are solved from a target count, all within 2 %) are fitted to
 single-input non-linear functions on (0, 1]. Which depth fits which function
-better, and how fast?
+better, and how fast? Each model is trained from several seeds at once, and
+the median run (by final loss) is the one drawn, so one lucky or unlucky
+initialization does not decide the comparison.
 
-Writes ``models.csv`` (function, model, hidden_layers, widths, params),
-``history.csv`` (function, model, epoch, loss), ``predictions.csv``
-(function, model or ground_truth, x, y), settings.json and, per function, a
+Writes ``models.csv`` (function, model, hidden_layers, widths, params, final
+losses), ``history.csv`` (function, model, run, epoch, loss),
+``predictions.csv`` (function, model or ground_truth, x, y; the median run), settings.json and, per function, a
 training-loss chart (log y) and a chart of the predicted curves.
 """
 
@@ -24,11 +26,12 @@ from hw1 import data, models, plots, results, train  # noqa: E402
 
 EXPERIMENT = "part1_simulate_function"
 PROFILES = {
-    "smoke": dict(target_params=120, depths=[1, 2, 5], samples=64, epochs=60, learning_rate=3e-3, eval_every=20),
-    "default": dict(target_params=600, depths=[1, 2, 4, 7], samples=1000, epochs=20000, learning_rate=1e-3,
-                    eval_every=100),
-    "full": dict(target_params=1500, depths=[1, 2, 4, 7], samples=2000, epochs=50000, learning_rate=1e-3,
-                 eval_every=100),
+    "smoke": dict(target_params=120, depths=[1, 2, 5], runs=2, samples=64, epochs=60, learning_rate=3e-3,
+                  eval_every=20),
+    "default": dict(target_params=600, depths=[1, 2, 4, 7], runs=5, samples=300, epochs=15000,
+                    learning_rate=3e-3, eval_every=100),
+    "full": dict(target_params=1500, depths=[1, 2, 4, 7], runs=9, samples=1000, epochs=40000,
+                 learning_rate=1e-3, eval_every=100),
 }
 PREDICTION_POINTS = 500
 
@@ -40,6 +43,7 @@ def main() -> None:
     parser.add_argument("--function", action="append", default=[], metavar="NAME=EXPR",
                         help="add a function: a numpy expression of x, e.g. 'cube=x**3' (repeatable)")
     parser.add_argument("--epochs", type=cli.positive_int, help="override the profile's epochs (full-batch steps)")
+    parser.add_argument("--runs", type=cli.positive_int, help="override the profile's seeds per model")
     parser.add_argument("--target-params", dest="target_params", type=cli.positive_int,
                         help="override the profile's parameter count")
     args = parser.parse_args()
@@ -60,6 +64,8 @@ def main() -> None:
     grid = np.linspace(1.0 / PREDICTION_POINTS, 1.0, PREDICTION_POINTS, dtype=np.float32).reshape(-1, 1)
 
     # ---------------------------------------------------------------- Train
+    # every model is trained from `runs` seeds at once; the figures show the median run
+    seeds = train.run_seeds(args.seed, settings["runs"])
     model_rows, histories, predictions = [], [], []
     for fname, expr in functions.items():
         dataset = data.function_data(expr, settings["samples"], name=fname)
@@ -70,26 +76,28 @@ def main() -> None:
             build = lambda ws=ws: models.fc_net(ws)  # noqa: E731
 
             def fit() -> tuple[dict[str, pd.DataFrame], dict]:
-                train.set_seed(args.seed)
-                run = train.train(build, dataset, config, seeds=[args.seed], progress=progress,
-                                  label=f"{fname}, {depth} hidden")
+                result = train.train(build, dataset, config, seeds, progress=progress, label=f"{fname}, {name}")
+                median = train.median_run(result)
                 model = build()
-                model.set_weights(run.weights[0])
-                history = run.history.rename(columns={"train_loss": "loss"})[["epoch", "loss"]]
-                history["diverged"] = run.diverged[0]
-                return {"history": history,
-                        "predictions": pd.DataFrame({"x": grid[:, 0], "y": model(grid).numpy()[:, 0]})}, {}
+                model.set_weights(result.weights[median])
+                history = result.history.rename(columns={"train_loss": "loss"})[["run", "epoch", "loss"]]
+                curve = pd.DataFrame({"x": grid[:, 0], "y": model(grid).numpy()[:, 0], "run": median})
+                return {"history": history, "predictions": curve}, {"diverged": result.diverged}
 
-            tables, _ = cache.fetch(f"{fname}_{name}", fit)
+            tables, arrays = cache.fetch(f"{fname}_{name}", fit)
+            final = tables["history"].groupby("run")["loss"].last()
+            median = int(tables["predictions"]["run"].iloc[0])
             model_rows.append({"function": fname, "model": name, "hidden_layers": depth,
                                "widths": "-".join(map(str, ws)), "params": models.fc_param_count(ws),
-                               "final_loss": tables["history"]["loss"].iloc[-1],
-                               "diverged": bool(tables["history"]["diverged"].iloc[-1])})
-            histories.append(tables["history"].drop(columns="diverged").assign(function=fname, model=name))
+                               "runs": len(seeds), "median_run": median, "final_loss": final[median],
+                               "final_loss_min": final.min(), "final_loss_max": final.max(),
+                               "diverged_runs": int(arrays["diverged"].sum())})
+            histories.append(tables["history"].assign(function=fname, model=name))
             predictions.append(tables["predictions"].assign(function=fname, model=name))
 
     # ---------------------------------------------------------------- Write CSVs and figures
-    columns = {"history": ["function", "model", "epoch", "loss"], "predictions": ["function", "model", "x", "y"]}
+    columns = {"history": ["function", "model", "run", "epoch", "loss"],
+               "predictions": ["function", "model", "x", "y"]}
     results.write_csv(folder / "models.csv", pd.DataFrame(model_rows))
     results.write_csv(folder / "history.csv", pd.concat(histories)[columns["history"]])
     results.write_csv(folder / "predictions.csv", pd.concat(predictions)[columns["predictions"]])

@@ -58,6 +58,7 @@ FUNCTIONS: dict[str, str] = {
     "sinc": "np.sinc(5 * x)",            # numpy's sinc(t) = sin(pi t) / (pi t): sin(5 pi x) / (5 pi x)
     "sign": "np.sign(np.sin(5 * np.pi * x))",
 }
+FUNCTION_LABELS = {"sinc": "sin(5πx) / (5πx)", "sign": "sgn(sin(5πx))"}  # for titles; others show their expression
 
 
 def parse_function(spec: str) -> tuple[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import textwrap
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -58,8 +59,10 @@ def draw_all(root: str | Path) -> dict[str, list[Path]]:
 
 
 def save(fig: plt.Figure, path: Path) -> Path:
-    """Save a figure as PNG atomically and close it."""
-    fig.tight_layout()
+    """Lay out (leaving room for a caption), save as PNG atomically, and close."""
+    lines_of_caption = getattr(fig, "_hw1_caption_lines", 0)
+    bottom = (0.08 + 0.15 * lines_of_caption) / fig.get_figheight() if lines_of_caption else 0
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
@@ -72,9 +75,11 @@ def settings(folder: Path) -> dict:
 
 
 def caption(fig: plt.Figure, text: str) -> None:
-    """A small caption under the axes (settings a reader needs to interpret the figure)."""
-    fig.text(0.5, 0.005, text, ha="center", va="bottom", fontsize=7.5, color="0.3", wrap=True)
-    fig.subplots_adjust(bottom=0.18)
+    """A small caption under the axes: the settings a reader needs to interpret the figure."""
+    width = int(fig.get_figwidth() * 17)  # characters per line at this font size
+    wrapped = textwrap.fill(text, width)
+    fig.text(0.5, 0.01, wrapped, ha="center", va="bottom", fontsize=7.5, color="0.3")
+    fig._hw1_caption_lines = wrapped.count("\n") + 1
 
 
 def lines(ax: plt.Axes, frame: pd.DataFrame, x: str, y: str, by: str, labels: dict[str, str] | None = None,

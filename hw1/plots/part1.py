@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from hw1.data import FUNCTION_LABELS
 from hw1.plots import TEST_STYLE, TRAIN_STYLE, caption, lines, save, settings
 from hw1.results import read_csv
 
@@ -30,16 +31,25 @@ def simulate_function(folder: Path) -> list[Path]:
     config = settings(folder)
     out = []
     for function, expr in config["functions"].items():
+        expr = FUNCTION_LABELS.get(function, expr)
         labels = _model_labels(models[models["function"] == function])
         order = list(labels)
 
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        lines(ax, history[history["function"] == function], "epoch", "loss", "model", labels, order, lw=1.3)
+        fig, ax = plt.subplots(figsize=(6.4, 4.4))
+        part = history[history["function"] == function]
+        median = part.merge(models[models["function"] == function][["model", "median_run"]], on="model")
+        median = median[median["run"] == median["median_run"]]
+        colors = lines(ax, median, "epoch", "loss", "model", labels, order, lw=1.3)
+        spread = part.groupby(["model", "epoch"])["loss"].agg(["min", "max"]).reset_index()
+        for model, color in colors.items():
+            band = spread[spread["model"] == model]
+            ax.fill_between(band["epoch"], band["min"], band["max"], color=color, alpha=0.12, lw=0)
         ax.set(yscale="log", xlabel="epoch (full-batch Adam step)", ylabel="training loss (MSE)",
                title=f"Training loss, {function}: y = {expr}")
         ax.legend()
-        caption(fig, f"Adam, learning rate {config['learning_rate']:g}, {config['samples']} points on (0, 1], "
-                     f"target {config['target_params']} parameters")
+        caption(fig, f"Line: median of {config['runs']} seeds per model (band: min to max over seeds). Adam, "
+                     f"learning rate {config['learning_rate']:g}, {config['samples']} points on (0, 1], "
+                     f"target {config['target_params']} parameters.")
         out.append(save(fig, folder / f"loss_{function}.png"))
 
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -49,6 +59,7 @@ def simulate_function(folder: Path) -> list[Path]:
         lines(ax, part, "x", "y", "model", labels, order, lw=1.2)
         ax.set(xlabel="x", ylabel="y", title=f"Predictions vs ground truth, {function}")
         ax.legend()
+        caption(fig, f"Each model's median run of {config['runs']} seeds (by final training loss)")
         out.append(save(fig, folder / f"predictions_{function}.png"))
     return out
 
