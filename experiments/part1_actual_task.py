@@ -37,6 +37,8 @@ def main() -> None:
     # ---------------------------------------------------------------- Setup
     parser = cli.parser(__doc__, PROFILES, dataset=True)
     parser.add_argument("--epochs", type=cli.positive_int, help="override the profile's epochs")
+    parser.add_argument("--learning-rate", dest="learning_rate", type=cli.positive_float,
+                        help="override the profile's Adam learning rate")
     parser.add_argument("--batch-size", dest="batch_size", type=cli.positive_int,
                         help="override the profile's batch size")
     args = parser.parse_args()

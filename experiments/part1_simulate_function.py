@@ -43,6 +43,8 @@ def main() -> None:
     parser.add_argument("--function", action="append", default=[], metavar="NAME=EXPR",
                         help="add a function: a numpy expression of x, e.g. 'cube=x**3' (repeatable)")
     parser.add_argument("--epochs", type=cli.positive_int, help="override the profile's epochs (full-batch steps)")
+    parser.add_argument("--learning-rate", dest="learning_rate", type=cli.positive_float,
+                        help="override the profile's Adam learning rate")
     parser.add_argument("--runs", type=cli.positive_int, help="override the profile's seeds per model")
     parser.add_argument("--target-params", dest="target_params", type=cli.positive_int,
                         help="override the profile's parameter count")
@@ -85,7 +87,7 @@ def main() -> None:
                 return {"history": history, "predictions": curve}, {"diverged": result.diverged}
 
             tables, arrays = cache.fetch(f"{fname}_{name}", fit)
-            final = tables["history"].groupby("run")["loss"].last()
+            final = tables["history"].groupby("run").tail(1).set_index("run")["loss"]  # NaN if diverged
             median = int(tables["predictions"]["run"].iloc[0])
             model_rows.append({"function": fname, "model": name, "hidden_layers": depth,
                                "widths": "-".join(map(str, ws)), "params": models.fc_param_count(ws),

@@ -39,6 +39,10 @@ OPTIMIZERS = ("adam", "sgd")
 OBJECTIVES = ("loss", "grad_norm_sq")
 EVAL_CHUNK = 8192  # samples per forward pass when evaluating full sets
 
+# every train() call compiles its own graph (a fresh model and optimizer per condition, by design),
+# which TensorFlow's retracing warning would otherwise report as a mistake
+tf.get_logger().setLevel("ERROR")
+
 Weights = list[np.ndarray]
 Builder = Callable[[], keras.Model]
 

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import ROOT, run_script
@@ -109,3 +110,13 @@ def test_run_all_rejects_bad_flags():
                           (["--profile", "x"], "unknown --profile 'x'")):
         proc = subprocess.run(["bash", str(ROOT / "run_all.sh"), *args], capture_output=True, text=True, cwd=ROOT)
         assert_one_line_error(proc, message)
+
+
+def test_a_diverging_run_is_recorded_and_the_experiment_completes(tmp_path):
+    proc = run_script("part1_simulate_function", "--profile", "smoke", "--learning-rate", "1e30",
+                      "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    models = pd.read_csv(tmp_path / "part1_simulate_function" / "models.csv")
+    assert (models["diverged_runs"] == models["runs"]).all()
+    assert models["final_loss"].isna().all()
+    assert len(list((tmp_path / "part1_simulate_function").glob("*.png"))) == 4

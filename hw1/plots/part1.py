@@ -18,8 +18,12 @@ def _model_labels(models: pd.DataFrame) -> dict[str, str]:
         if "hidden_layers" in models:
             layers = f"{row.hidden_layers} hidden layer{'s' if row.hidden_layers > 1 else ''}"
             labels[row.model] = f"{layers} ({row.widths}), {row.params:,} params"
+            if row.diverged_runs:
+                labels[row.model] += f"; {row.diverged_runs} of {row.runs} runs diverged, not drawn"
         else:
             labels[row.model] = f"{row.model.upper()}: {row.description}, {row.params:,} params"
+            if row.diverged:
+                labels[row.model] += " (diverged: loss became NaN/inf; not drawn)"
     return labels
 
 
