@@ -123,5 +123,23 @@ def main_guard(main: Callable[[], Any]) -> Callable[[], None]:
 
 
 def quiet_tensorflow() -> None:
-    """Silence TensorFlow's start-up chatter (set before TensorFlow is imported)."""
+    """Import TensorFlow and Keras with their start-up chatter silenced.
+
+    TensorFlow's C++ side prints absl/oneDNN notices to file descriptor 2 while it loads,
+    whatever TF_CPP_MIN_LOG_LEVEL says; they would bury a one-line error message. Call this
+    before anything imports TensorFlow. Import errors still surface (as Python exceptions).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        tf.constant(0.0)  # the device is initialized (and logs) on first use
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
