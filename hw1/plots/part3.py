@@ -114,7 +114,8 @@ def random_labels(folder: Path) -> list[Path]:
     right.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02), title="Accuracy")
     right.legend(loc="center right")
     when = (f"reached {target:.0%} training accuracy at epoch {summary['epochs_to_target']}"
-            if summary["epochs_to_target"] is not None else f"did NOT reach {target:.0%} in {summary['epochs_run']} epochs")
+            if summary["epochs_to_target"] is not None
+            else f"did NOT reach {target:.0%} in {summary['epochs_run']} epochs")
     fig.suptitle(f"Random labels: MLP {_architecture(config)} ({summary['params']:,} parameters) {when}", fontsize=11)
     text = (f"{_data_text(config)}. {config['labels_changed']:.1%} of the training labels changed to uniformly random "
             f"ones (seed {config['label_seed']}); test labels true. Adam, learning rate {config['learning_rate']:g}, "
@@ -226,7 +227,8 @@ def sensitivity(folder: Path) -> list[Path]:
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
     panels = (("sensitivity", SENSITIVITY_LABEL, "Sensitivity (Novak et al. 2018)"),
-              ("sharpness", f"ε-sharpness, % of (1 + L), ε = {config['epsilon']:g}", "Sharpness (Keskar et al. 2017)"),
+              ("sharpness", f"ε-sharpness, % of (1 + L), ε = {config['epsilon']:g}",
+               "Sharpness (Keskar et al. 2017)"),
               ("top_hessian_eigenvalue", "largest Hessian eigenvalue λmax", "Top Hessian eigenvalue"))
     for ax, (column, ylabel, title) in zip(axes, panels):
         ax.plot(models["batch_size"], models[column], color=MEASURE_COLOR, marker="o")
