@@ -50,6 +50,6 @@ echo "[run_all] regenerating figures from the CSVs" >&2
 .venv/bin/python -m hw1.plots "$out" > /dev/null
 if [ -f hw1/report.py ]; then
     echo "[run_all] building the report" >&2
-    .venv/bin/python -m hw1.report "$out"
+    .venv/bin/python -m hw1.report "$out" --link-figures
 fi
 echo "[run_all] done in $((SECONDS - start)) s; results, figures and report are in $out/" >&2

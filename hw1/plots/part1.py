@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import pandas as pd
 
 from hw1.data import FUNCTION_LABELS
@@ -61,7 +62,7 @@ def simulate_function(folder: Path) -> list[Path]:
         truth = part[part["model"] == "ground_truth"]
         ax.plot(truth["x"], truth["y"], color="black", lw=2.2, label="ground truth")
         lines(ax, part, "x", "y", "model", labels, order, lw=1.2)
-        ax.set(xlabel="x", ylabel="y", title=f"Predictions vs ground truth, {function}")
+        ax.set(xlabel="x", ylabel="y", title=f"Predictions vs ground truth, {function}: y = {expr}")
         ax.legend()
         caption(fig, f"Each model's median run of {config['runs']} seeds (by final training loss)")
         out.append(save(fig, folder / f"predictions_{function}.png"))
@@ -85,9 +86,10 @@ def actual_task(folder: Path) -> list[Path]:
         ax.plot([], [], color="0.4", **TEST_STYLE, label="test (dashed)")
         if metric == "loss":
             ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(xlabel="epoch", ylabel=name, title=f"{'Loss' if metric == 'loss' else 'Accuracy'} on "
                                                   f"{config['dataset']['name']}")
-        ax.legend()
+        ax.legend(loc="upper right" if metric == "loss" else "lower right")
         caption(fig, f"Adam, learning rate {config['learning_rate']:g}, batch size {config['batch_size']}, "
                      f"{config['dataset']['train_size']:,} training / {config['dataset']['test_size']:,} test images")
         out.append(save(fig, folder / f"{metric}.png"))

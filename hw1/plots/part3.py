@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullLocator
 import pandas as pd
 
 from hw1.plots import TEST_STYLE, TRAIN_STYLE, settings
@@ -92,7 +93,7 @@ def _color_axis(ax: plt.Axes, color: str) -> None:
 def _batch_axis(ax: plt.Axes, batch_sizes: Sequence[int]) -> None:
     ax.set_xscale("log")
     ax.set_xticks(list(batch_sizes), [str(b) for b in batch_sizes])
-    ax.minorticks_off()
+    ax.xaxis.set_minor_locator(NullLocator())  # x only: a log y axis under a decade needs its minor labels
     ax.set_xlabel("batch size (log scale)")
 
 
@@ -147,7 +148,7 @@ def params_vs_generalization(folder: Path) -> list[Path]:
         top = ax.twiny()  # each model's hidden width above its parameter count
         top.set(xscale="log", xlim=ax.get_xlim(), xlabel="hidden width w")
         top.set_xticks(list(models["params"]), [m.split("-")[1] for m in models["model"]])
-        top.minorticks_off()
+        top.xaxis.set_minor_locator(NullLocator())
         top.grid(False)
         ax.set_title(f"{name.capitalize()} vs number of parameters")
         out.append(_finish(fig, folder / f"params_{'loss' if metric == 'loss' else 'accuracy'}.png", text))
