@@ -6,7 +6,6 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 from matplotlib.colors import LogNorm
 
 from hw1.plots import caption, save, settings
@@ -39,14 +38,21 @@ def visualize_optimization(folder: Path) -> list[Path]:
             ax.plot(points["pc1"], points["pc2"], color=color, lw=0.8, alpha=0.6)
             ax.scatter(points["pc1"], points["pc2"], s=size, color=color, alpha=0.85, edgecolor="white", lw=0.4,
                        label=f"run {run} (seed {config['seeds'][run]})")
-            last = points.iloc[-1]
-            ax.annotate(f"{last['loss']:.3f}", (last["pc1"], last["pc2"]), fontsize=7, color=color,
-                        xytext=(4, 3), textcoords="offset points")
+            ax.scatter(points["pc1"].iloc[:1], points["pc2"].iloc[:1], s=size.iloc[:1], facecolor="none",
+                       edgecolor="black", lw=0.8)
+            # the final loss, written just beyond the run's last point, along its last step
+            end = ax.transData.transform(points[["pc1", "pc2"]].to_numpy()[-2:])
+            step = end[1] - end[0]
+            step = 12 * step / max(np.linalg.norm(step), 1e-9)
+            ax.annotate(f"{points['loss'].iloc[-1]:.4f}", points[["pc1", "pc2"]].iloc[-1], fontsize=7, color=color,
+                        xytext=step, textcoords="offset pixels", ha="left" if step[0] >= 0 else "right",
+                        va="bottom" if step[1] >= 0 else "top")
         what = "whole model" if scope == "whole" else f"layer {scope!r}"
         params = config["params"] if scope == "whole" else config["layer_params"]
         ax.set(xlabel=f"PC1 ({ratio[1]:.1%} of variance)", ylabel=f"PC2 ({ratio[2]:.1%} of variance)",
                title=f"Weights of the {what} ({params:,} parameters), {len(set(part['run']))} runs")
-        ax.legend(loc="best", ncol=2, title="marker area ∝ log training loss")
+        ax.margins(0.08)
+        ax.legend(loc="best", ncol=2, title="marker area ∝ log training loss;\nblack ring: epoch 0")
         caption(fig, f"{config['architecture']} on {config['dataset']['name']} "
                      f"({config['dataset']['train_size']:,} training images), {_train_text(config)}; weights "
                      f"recorded every {config['snapshot_every']} epochs and at epoch 0, {config['epochs']} epochs; "
@@ -67,8 +73,8 @@ def gradient_norm(folder: Path) -> list[Path]:
     top.set(yscale="log", ylabel="gradient norm ‖∇L‖₂", title="Gradient norm and loss per iteration")
     bottom.plot(history["step"], history["loss"], color="C0", lw=0.9)
     bottom.set(yscale="log", xlabel="iteration (full-batch step)", ylabel="training loss (MSE)")
-    caption(fig, f"{config['architecture']} ({config['params']} parameters, {config['activation']}) fitted to "
-                 f"y = {config['function']} on {config['samples']} points of (0, 1]; {_train_text(config)}. "
+    caption(fig, f"{config['architecture']} ({config['activation']}), {config['params']} parameters, fitted to "
+                 f"y = {config['function_label']} on {config['samples']} points of (0, 1]; {_train_text(config)}. "
                  "Both values are those of the full training set at each step (L2 norm over all parameters)."
                  + (" This run diverged." if config.get("diverged") else ""))
     return [save(fig, folder / "gradient_norm.png")]
@@ -86,7 +92,8 @@ def minimal_ratio(folder: Path) -> list[Path]:
     stalled = live[~live["converged"]]
     grad_tol, eig_tol = config["grad_tol"], config["eig_tol"]
     setup = (f"{config['architecture']} ({config['n_params']} parameters, {config['activation']}) on "
-             f"{config['samples']} points of y = {config['function']}. Loss phase: Adam lr {config['loss_learning_rate']:g}, "
+             f"{config['samples']} points of y = {config['function_label']}. Loss phase: Adam lr "
+             f"{config['loss_learning_rate']:g}, "
              f"{config['loss_steps']} full-batch steps; then ‖∇L‖² (double backprop, full set): Adam lr "
              f"{config['grad_learning_rate']:g}, ≤ {config['grad_steps']} steps")
     out = []
@@ -96,32 +103,42 @@ def minimal_ratio(folder: Path) -> list[Path]:
                label=f"‖∇L‖ < {grad_tol:g}: {len(converged)} runs")
     ax.scatter(stalled["loss"], stalled["minimal_ratio"], s=22, facecolor="none", edgecolor="C3", alpha=0.9,
                label=f"stopped with ‖∇L‖ ≥ {grad_tol:g}: {len(stalled)} runs")
+    stacks = live.groupby([live["loss"].map(lambda v: f"{v:.4g}"), "minimal_ratio"]).agg(
+        loss=("loss", "median"), count=("run", "size"))
+    for (_, ratio), row in stacks[stacks["count"] > 2].iterrows():
+        ax.annotate(f"×{int(row['count'])}", (row["loss"], ratio), fontsize=7, color="0.25", xytext=(5, -3),
+                    textcoords="offset points")
     ax.set(xscale="log", xlabel="training loss (MSE) at the end of ‖∇L‖² minimization",
            ylabel=f"minimal ratio (share of eigenvalues > {eig_tol:g})",
            title=f"Minimal ratio vs loss, {len(live)} runs")
     ax.legend(loc="best")
     caption(fig, f"{setup}. Exact float64 Hessian of the full-data loss, all parameters; a run "
                  f"converged when ‖∇L‖ < {grad_tol:g}. Tolerance for a zero eigenvalue: |λ| ≤ {eig_tol:g}. "
-                 f"Median ‖∇L‖ reached: {live['grad_norm'].median():.2g}."
+                 f"Median ‖∇L‖ reached: {live['grad_norm'].median():.2g}. ×k: k runs at the same point."
                  + (f" Diverged runs left out: {len(diverged)}." if len(diverged) else ""))
     out.append(save(fig, folder / "minimal_ratio.png"))
 
     spectra = read_csv(folder / "spectra.csv")
     values = spectra[spectra["run"].isin(live["run"])]["eigenvalue"].to_numpy()
-    top = max(np.abs(values).max(), 10 * eig_tol)
-    decades = np.logspace(np.log10(eig_tol), np.log10(top) + 0.01, 40)
-    edges = np.concatenate([-decades[::-1], decades])
+    floor = 1e-17
+    edges = np.logspace(np.log10(floor), np.log10(max(np.abs(values).max(), 10 * eig_tol)) + 0.01, 61)
     fig, ax = plt.subplots(figsize=(7.0, 4.4))
-    ax.hist(np.clip(values, -top, top), bins=edges, color="C0", alpha=0.8, label="eigenvalues with |λ| > tol")
+    for sign, color, name in ((1, "C0", "λ > 0"), (-1, "C3", "λ < 0")):
+        part = np.clip(sign * values[sign * values > 0], floor, None)
+        ax.hist(part, bins=edges, color=color, alpha=0.6, label=f"{name}: {len(part):,}")
+    if np.any(values == 0):
+        ax.hist(np.full(int(np.sum(values == 0)), floor), bins=edges, color="0.3", label=f"λ = 0 exactly: "
+                f"{int(np.sum(values == 0)):,}")
     near = int(np.sum(np.abs(values) <= eig_tol))
-    ax.axvspan(-eig_tol, eig_tol, color="0.75", alpha=0.6, label=f"|λ| ≤ {eig_tol:g}, counted as zero: {near:,}")
-    ax.set_xscale("symlog", linthresh=eig_tol, linscale=0.6)
-    ax.set(yscale="log", xlabel="Hessian eigenvalue λ (symmetric log scale)", ylabel="count (all runs pooled)",
-           title=f"Hessian spectra of {len(live)} runs ({len(values):,} eigenvalues)")
-    ax.legend(loc="upper left")
-    caption(fig, f"{setup}. float64 rounding error of an eigenvalue here is ~1e-13; "
-                 f"tolerance {eig_tol:g} ≥ the gradient-norm tolerance {grad_tol:g}, the size of curvature "
-                 "that a residual gradient of that norm can create along flat directions.")
+    ax.axvspan(floor, eig_tol, color="0.85", zorder=0, label=f"|λ| ≤ {eig_tol:g}, counted as zero: {near:,}")
+    ax.axvline(eig_tol, color="black", ls="--", lw=1)
+    ax.set(xscale="log", yscale="log", xlabel=f"|λ|, Hessian eigenvalue magnitude (exact zeros drawn at {floor:g})",
+           ylabel="count (all runs pooled)", title=f"Hessian spectra of {len(live)} runs ({len(values):,} eigenvalues)")
+    ax.legend(loc="upper center")
+    rounding = config["n_params"] * np.abs(values).max()
+    caption(fig, f"{setup}. Rounding bound n·ε·max|λ| of an eigenvalue: {rounding * 2.2e-16:.0e} in float64 "
+                 f"(used), {rounding * 6e-8:.0e} had it been float32. Tolerance {eig_tol:g} ≥ gradient-norm "
+                 f"tolerance {grad_tol:g}: a residual gradient g bends flat directions by ~‖g‖.")
     out.append(save(fig, folder / "spectra.png"))
     return out
 
@@ -146,7 +163,10 @@ def error_surface(folder: Path) -> list[Path]:
                              cmap="viridis")
         ax.contour(surface.columns, surface.index, surface.values, levels=levels[::3], colors="white",
                    linewidths=0.4, alpha=0.6)
-        fig.colorbar(filled, ax=ax, label="training loss (cross-entropy, log scale)", format="%.2g")
+        bar = fig.colorbar(filled, ax=ax, label="training loss (cross-entropy, log scale)")
+        bar.set_ticks(np.geomspace(levels[0], levels[-1], 6), labels=[f"{t:.3g}" for t in
+                                                                   np.geomspace(levels[0], levels[-1], 6)])
+        bar.minorticks_off()
         info = directions[directions["directions"] == name].set_index("axis")
         if name == "pca":
             ax.plot(trajectory["alpha"], trajectory["beta"], "-o", color="white", ms=3.5, lw=1.2,

@@ -1,0 +1,126 @@
+"""hw1.hessian: each measurement recomputed another way (finite differences, a hand-solved case)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hw1 import hessian, models, train
+
+X_REG = np.linspace(-1.0, 1.0, 12).reshape(-1, 1)
+Y_REG = np.sin(3.0 * X_REG)
+X_CLS = np.random.default_rng(1).standard_normal((10, 2))
+Y_CLS = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 1])
+
+
+def _tiny(loss: str) -> tuple:
+    """A float64 tanh net (smooth, so finite differences are accurate), its weights and data."""
+    if loss == "mse":
+        build = lambda: models.fc_net([3, 2], activation="tanh", dtype="float64")  # noqa: E731
+        x, y = X_REG, Y_REG
+    else:
+        build = lambda: models.fc_net([3], input_shape=(2,), output_dim=3, activation="tanh",  # noqa: E731
+                                      dtype="float64")
+        x, y = X_CLS, Y_CLS
+    return build(), train.initial_weights(build, 3), x, y
+
+
+def _gradient(model, theta: np.ndarray, x, y, loss: str) -> np.ndarray:
+    """∇L by one plain GradientTape (independent of hw1.hessian's compiled functions)."""
+    f = train.loss_fn(model, loss)
+    weights = [tf.constant(w) for w in hessian.unflatten(theta, model)]
+    yt = tf.constant(y, tf.float64) if loss == "mse" else tf.constant(y, tf.int32)
+    with tf.GradientTape() as tape:
+        tape.watch(weights)
+        value = f(weights, tf.constant(x, tf.float64), yt)
+    return hessian.flatten([g.numpy() for g in tape.gradient(value, weights)])
+
+
+def test_flatten_round_trip_is_exact():
+    model = models.fc_net([4, 3], input_shape=(2,), output_dim=2)
+    weights = [np.random.default_rng(i).standard_normal(v.shape).astype(np.float32)
+               for i, v in enumerate(model.trainable_variables)]
+    flat = hessian.flatten(weights)
+    assert flat.shape == (hessian.n_params(model),) == (model.count_params(),)
+    back = hessian.unflatten(flat, model)
+    assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(weights, back))
+    hessian.set_flat(model, flat)
+    assert np.array_equal(hessian.get_flat(model), flat)
+    assert np.array_equal(hessian.flatten(model.get_weights()), flat)  # same order as Keras
+    with pytest.raises(ValueError, match="parameters"):
+        hessian.unflatten(flat[:-1], model)
+
+
+@pytest.mark.parametrize("loss", ["mse", "sparse_ce"])
+def test_exact_hessian_equals_finite_differences_of_the_gradient(loss):
+    model, weights, x, y = _tiny(loss)
+    theta = hessian.flatten(weights)
+    value, grad, H = hessian.loss_gradient_hessian(model, weights, x, y, loss)
+    step = 1e-5
+    fd = np.stack([(_gradient(model, theta + step * e, x, y, loss) - _gradient(model, theta - step * e, x, y, loss))
+                   / (2 * step) for e in np.eye(theta.size)])
+    assert np.allclose(grad, _gradient(model, theta, x, y, loss), rtol=0, atol=1e-14)
+    assert np.abs(H - fd).max() < 1e-8 * max(1.0, np.abs(H).max())
+    assert np.abs(H - H.T).max() < 1e-13 * np.abs(H).max()
+    assert H.shape == (theta.size, theta.size) and np.abs(H).max() > 1e-3
+
+
+def test_hand_solved_saddle_has_known_spectrum_and_minimal_ratio():
+    # f(x) = v·(w·x + a) + c (one linear hidden unit) at θ = 0, MSE on x = (0, 2), y = (3, 0).
+    # Order (w, a, v, c): H = [[0,0,-2·mean(xy),0], [0,0,-2·mean(y),0], [.., .., 0, 0], [0,0,0,2]]
+    # = [[0,0,0,0],[0,0,-3,0],[0,-3,0,0],[0,0,0,2]]: eigenvalues -3, 0, 2, 3.
+    model = models.fc_net([1], activation="linear", dtype="float64")
+    zero = [np.zeros(v.shape) for v in model.trainable_variables]
+    x, y = np.array([[0.0], [2.0]]), np.array([[3.0], [0.0]])
+    H = hessian.exact_hessian(model, zero, x, y, "mse")
+    assert np.allclose(H, [[0, 0, 0, 0], [0, 0, -3, 0], [0, -3, 0, 0], [0, 0, 0, 2]], atol=1e-14)
+    eigenvalues = hessian.hessian_eigenvalues(H)
+    assert np.allclose(eigenvalues, [-3, 0, 2, 3], atol=1e-14)
+    summary = hessian.spectrum_summary(eigenvalues, tol=1e-9)
+    assert summary == {"minimal_ratio": 0.5, "n_near_zero": 1, "min_eig": pytest.approx(-3),
+                       "max_eig": pytest.approx(3)}
+    assert hessian.minimal_ratio(eigenvalues, tol=2.5) == 0.25
+
+
+@pytest.mark.parametrize("loss", ["mse", "sparse_ce"])
+def test_hessian_vector_product_equals_hessian_times_vector(loss):
+    model, weights, x, y = _tiny(loss)
+    H = hessian.exact_hessian(model, weights, x, y, loss)
+    for seed in range(3):
+        v = np.random.default_rng(seed).standard_normal(H.shape[0])
+        hv = hessian.hessian_vector_product(model, weights, x, y, loss, v)
+        assert np.allclose(hv, H @ v, rtol=1e-12, atol=1e-12 * np.abs(H @ v).max())
+    ops = hessian._curvature(model, loss)
+    assert ops.hvp.experimental_get_tracing_count() == 1  # compiled once, not per call
+    assert ops.hessian.experimental_get_tracing_count() == 1
+
+
+def test_power_iteration_finds_the_largest_eigenvalue_also_when_a_negative_one_dominates():
+    model, weights, x, y = _tiny("mse")
+    points = {"trained-ish": weights, "scaled": [3.0 * w for w in weights]}
+    negative_dominant = 0
+    for name, point in points.items():
+        eigenvalues = hessian.hessian_eigenvalues(hessian.exact_hessian(model, point, x, y, "mse"))
+        negative_dominant += abs(eigenvalues[0]) > eigenvalues[-1]
+        top = hessian.top_hessian_eigenvalue(model, point, x, y, "mse", iterations=2000, rtol=1e-10)
+        assert top == pytest.approx(eigenvalues[-1], rel=1e-4), name
+    assert negative_dominant >= 1  # the shifted second pass was exercised
+
+
+def test_gradient_norm_minimization_lowers_the_gradient_by_orders_of_magnitude():
+    # least squares y = 2x - 1 + noise with a Dense(1) model: ∇L vanishes only at the normal-equation solution
+    from hw1.data import Dataset
+    x = np.linspace(-1.0, 1.0, 40).reshape(-1, 1)
+    y = 2.0 * x - 1.0 + 0.1 * np.random.default_rng(0).standard_normal(x.shape)
+    data = Dataset("line", x.astype(np.float32), y.astype(np.float32), x[:0], y[:0], None)
+    build = lambda: models.fc_net([], dtype="float64")  # noqa: E731
+    config = train.TrainConfig(epochs=1500, learning_rate=1e-2, loss="mse", objective="grad_norm_sq", eval_every=1500)
+    walked = train.train(build, data, config, seeds=[0])
+    start, end = walked.history["grad_norm"].to_numpy()
+    assert end < 1e-4 * start
+    assert end == pytest.approx(np.linalg.norm(_gradient(build(), hessian.flatten(walked.weights[0]),
+                                                         data.x_train, data.y_train, "mse")), rel=1e-6)
+    design = np.hstack([data.x_train, np.ones_like(data.x_train)]).astype(np.float64)
+    solution = np.linalg.lstsq(design, data.y_train.astype(np.float64), rcond=None)[0].ravel()
+    assert np.allclose(hessian.flatten(walked.weights[0]), solution, atol=1e-5)
