@@ -46,9 +46,7 @@ def simulate_function(settings: dict, budget_seconds: float) -> dict[str, object
 
 
 def actual_task(settings: dict, budget_seconds: float) -> dict[str, object]:
-    dataset = data.load(settings["dataset"]["name"])
-    if settings.get("train_limit"):
-        dataset = data.subset(dataset, settings["train_limit"], seed=0)
+    dataset = data.load(settings["dataset"]["name"], limit=settings.get("train_limit"), seed=0)
     shape, classes = dataset.input_shape, dataset.num_classes
     builders = {"dnn": lambda: models.fc_net([settings["dnn_width"]], shape, classes),
                 "cnn": lambda: models.cnn(shape, classes, settings["cnn_filters"], settings["cnn_dense"]),

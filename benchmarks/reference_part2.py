@@ -33,8 +33,7 @@ MINIMAL_RATIO_RUNS = 5  # runs actually replayed by the minimal-ratio reference
 
 
 def _mnist(settings: dict) -> data.Dataset:
-    dataset = data.load(settings["dataset"]["name"])
-    return data.subset(dataset, settings["train_limit"], seed=0) if settings.get("train_limit") else dataset
+    return data.load(settings["dataset"]["name"], limit=settings.get("train_limit"), seed=0)
 
 
 def _classifier(widths: list[int], dataset: data.Dataset, learning_rate: float, seed: int) -> keras.Model:

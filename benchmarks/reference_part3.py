@@ -33,8 +33,7 @@ from reference_common import Jobs  # noqa: E402
 
 
 def _dataset(settings: dict) -> data.Dataset:
-    dataset = data.load(settings["dataset"]["name"])
-    return data.subset(dataset, settings["train_limit"], seed=0) if settings.get("train_limit") else dataset
+    return data.load(settings["dataset"]["name"], limit=settings.get("train_limit"), seed=0)
 
 
 def _compiled(widths: list[int], dataset: data.Dataset, learning_rate: float) -> keras.Model:

@@ -19,7 +19,7 @@ cli.quiet_tensorflow()
 
 import pandas as pd  # noqa: E402
 
-from hw1 import data, models, plots, results, train  # noqa: E402
+from hw1 import data, models, results, train  # noqa: E402
 
 EXPERIMENT = "part1_actual_task"
 PROFILES = {
@@ -47,9 +47,7 @@ def main() -> None:
     progress = results.Progress(EXPERIMENT)
 
     # ---------------------------------------------------------------- Prepare the data
-    dataset = data.load(settings["dataset"], args.data_dir)
-    if settings["train_limit"]:
-        dataset = data.subset(dataset, settings["train_limit"], seed=args.seed)
+    dataset = data.load(settings["dataset"], args.data_dir, limit=settings["train_limit"], seed=args.seed)
     settings.update(dataset=dataset.describe(), optimizer="adam", loss="sparse_ce")
     cache = results.RunCache(folder, {"settings": settings, "seed": args.seed}, fresh=args.fresh)
 
@@ -84,10 +82,7 @@ def main() -> None:
     history = pd.concat(histories)[["model", "epoch", "train_loss", "train_acc", "test_loss", "test_acc"]]
     results.write_csv(folder / "models.csv", pd.DataFrame(model_rows))
     results.write_csv(folder / "history.csv", history)
-    results.write_settings(folder, EXPERIMENT, args.profile, args.seed, settings,
-                           seconds=round(progress.elapsed, 1), peak_memory_mb=round(results.peak_memory_mb()))
-    figures = plots.draw(EXPERIMENT, folder)
-    cache.clear()
+    figures = results.finish(folder, EXPERIMENT, args, settings, progress, cache)
     progress(f"wrote {len(figures)} figures and 2 CSVs to {folder}")
 
 

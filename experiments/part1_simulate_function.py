@@ -22,7 +22,7 @@ cli.quiet_tensorflow()
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hw1 import data, models, plots, results, train  # noqa: E402
+from hw1 import data, models, results, train  # noqa: E402
 
 EXPERIMENT = "part1_simulate_function"
 PROFILES = {
@@ -103,10 +103,7 @@ def main() -> None:
     results.write_csv(folder / "models.csv", pd.DataFrame(model_rows))
     results.write_csv(folder / "history.csv", pd.concat(histories)[columns["history"]])
     results.write_csv(folder / "predictions.csv", pd.concat(predictions)[columns["predictions"]])
-    results.write_settings(folder, EXPERIMENT, args.profile, args.seed, settings,
-                           seconds=round(progress.elapsed, 1), peak_memory_mb=round(results.peak_memory_mb()))
-    figures = plots.draw(EXPERIMENT, folder)
-    cache.clear()
+    figures = results.finish(folder, EXPERIMENT, args, settings, progress, cache)
     progress(f"wrote {len(figures)} figures and 3 CSVs to {folder}")
 
 

@@ -22,7 +22,7 @@ cli.quiet_tensorflow()
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hw1 import data, models, plots, results, train, trajectory  # noqa: E402
+from hw1 import data, models, results, train, trajectory  # noqa: E402
 
 EXPERIMENT = "part2_error_surface"
 PROFILES = {
@@ -52,9 +52,8 @@ def main() -> None:
     progress = results.Progress(EXPERIMENT)
 
     # ---------------------------------------------------------------- Data and model
-    dataset = data.load(args.dataset or ("mnist_bundled" if args.profile != "full" else "mnist"), args.data_dir)
-    if settings["train_limit"]:
-        dataset = data.subset(dataset, settings["train_limit"], seed=0)
+    dataset = data.load(args.dataset or ("mnist_bundled" if args.profile != "full" else "mnist"), args.data_dir,
+                        limit=settings["train_limit"], seed=0)
     build = lambda: models.fc_net(settings["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
     model = build()
     dims = "-".join(map(str, [int(np.prod(dataset.input_shape)), *settings["widths"], dataset.num_classes]))
@@ -113,10 +112,7 @@ def main() -> None:
     results.write_csv(folder / "trajectory.csv", pd.DataFrame({
         "epoch": np.arange(settings["epochs"] + 1), "alpha": coords[:, 0], "beta": coords[:, 1],
         "loss": path_loss["train_loss"].to_numpy(), "accuracy": path_loss["train_acc"].to_numpy()}))
-    results.write_settings(folder, EXPERIMENT, args.profile, args.seed, settings,
-                           seconds=round(progress.elapsed, 1), peak_memory_mb=round(results.peak_memory_mb()))
-    figures = plots.draw(EXPERIMENT, folder)
-    cache.clear()
+    figures = results.finish(folder, EXPERIMENT, args, settings, progress, cache)
     progress(f"trained to loss {settings['final_loss']:.3g}; wrote {len(figures)} figures and 3 CSVs to {folder}")
 
 

@@ -17,7 +17,7 @@ cli.quiet_tensorflow()
 
 import pandas as pd  # noqa: E402
 
-from hw1 import data, models, plots, results, train  # noqa: E402
+from hw1 import data, models, results, train  # noqa: E402
 
 EXPERIMENT = "part2_gradient_norm"
 PROFILES = {
@@ -63,10 +63,7 @@ def main() -> None:
 
     # ---------------------------------------------------------------- Write CSVs and figures
     results.write_csv(folder / "history.csv", history[["step", "loss", "grad_norm"]])
-    results.write_settings(folder, EXPERIMENT, args.profile, args.seed, settings,
-                           seconds=round(progress.elapsed, 1), peak_memory_mb=round(results.peak_memory_mb()))
-    figures = plots.draw(EXPERIMENT, folder)
-    cache.clear()
+    figures = results.finish(folder, EXPERIMENT, args, settings, progress, cache)
     last = history.iloc[-1]
     progress(f"final loss {last['loss']:.3g}, gradient norm {last['grad_norm']:.3g}; "
              f"wrote {len(figures)} figure and 1 CSV to {folder}")

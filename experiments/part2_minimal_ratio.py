@@ -31,7 +31,7 @@ cli.quiet_tensorflow()
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hw1 import data, hessian, models, plots, results, train  # noqa: E402
+from hw1 import data, hessian, models, results, train  # noqa: E402
 
 EXPERIMENT = "part2_minimal_ratio"
 PROFILES = {
@@ -131,10 +131,7 @@ def main() -> None:
     results.write_csv(folder / "stages.csv", tables["stages"])
     with results.atomic_path(folder / "models" / "final_weights.npz") as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **{v.path.replace("/", "."): a for v, a in zip(model64.trainable_variables, stacked)})
-    results.write_settings(folder, EXPERIMENT, args.profile, args.seed, settings,
-                           seconds=round(progress.elapsed, 1), peak_memory_mb=round(results.peak_memory_mb()))
-    figures = plots.draw(EXPERIMENT, folder)
-    cache.clear()
+    figures = results.finish(folder, EXPERIMENT, args, settings, progress, cache)
     live = table[~table["diverged"]]
     progress(f"{int(live['converged'].sum())}/{len(live)} runs reached ‖∇L‖ < {settings['grad_tol']:g} (median "
              f"{live['grad_norm'].median():.2g}); minimal ratio {live['minimal_ratio'].min():.3f}.."

@@ -21,7 +21,7 @@ cli.quiet_tensorflow()
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hw1 import data, models, plots, results, train, trajectory  # noqa: E402
+from hw1 import data, models, results, train, trajectory  # noqa: E402
 
 EXPERIMENT = "part2_visualize_optimization"
 PROFILES = {
@@ -51,9 +51,8 @@ def main() -> None:
     progress = results.Progress(EXPERIMENT)
 
     # ---------------------------------------------------------------- Data and model
-    dataset = data.load(args.dataset or ("mnist_bundled" if args.profile != "full" else "mnist"), args.data_dir)
-    if settings["train_limit"]:
-        dataset = data.subset(dataset, settings["train_limit"], seed=0)
+    dataset = data.load(args.dataset or ("mnist_bundled" if args.profile != "full" else "mnist"), args.data_dir,
+                        limit=settings["train_limit"], seed=0)
     build = lambda: models.fc_net(settings["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
     model = build()
     layer = trajectory.layer_indices(model, settings["layer"])
@@ -98,10 +97,7 @@ def main() -> None:
     with results.atomic_path(folder / "models" / "snapshots.npz") as tmp, open(tmp, "wb") as fh:
         np.savez(fh, whole=arrays["whole"], layer=arrays["layer"], run=whole["run"].to_numpy(),
                  epoch=whole["epoch"].to_numpy())
-    results.write_settings(folder, EXPERIMENT, args.profile, args.seed, settings,
-                           seconds=round(progress.elapsed, 1), peak_memory_mb=round(results.peak_memory_mb()))
-    figures = plots.draw(EXPERIMENT, folder)
-    cache.clear()
+    figures = results.finish(folder, EXPERIMENT, args, settings, progress, cache)
     last = whole[whole["epoch"] == whole["epoch"].max()]
     progress(f"final training loss {last['loss'].min():.3g}..{last['loss'].max():.3g} over {len(last)} runs; "
              f"wrote {len(figures)} figures and 2 CSVs to {folder}")

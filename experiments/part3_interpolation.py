@@ -26,7 +26,7 @@ cli.quiet_tensorflow()
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hw1 import analysis, data, models, plots, results, train  # noqa: E402
+from hw1 import analysis, data, models, results, train  # noqa: E402
 
 EXPERIMENT = "part3_interpolation"
 PROFILES = {
@@ -72,9 +72,7 @@ def main() -> None:
     progress = results.Progress(EXPERIMENT)
 
     # ---------------------------------------------------------------- Prepare the data
-    dataset = data.load(settings["dataset"], args.data_dir)
-    if settings["train_limit"]:
-        dataset = data.subset(dataset, settings["train_limit"], seed=args.seed)
+    dataset = data.load(settings["dataset"], args.data_dir, limit=settings["train_limit"], seed=args.seed)
     settings.update(dataset=dataset.describe(), optimizer="adam", loss="sparse_ce")
     cache = results.RunCache(folder, {"settings": settings, "seed": args.seed}, fresh=args.fresh)
 
@@ -118,10 +116,7 @@ def main() -> None:
     results.write_csv(folder / "interpolation.csv", pd.concat(curves)[["pair", "alpha", *METRICS]] if curves
                       else pd.DataFrame(columns=["pair", "alpha", *METRICS]))
     results.write_csv(folder / "endpoints.csv", pd.DataFrame(ends))
-    results.write_settings(folder, EXPERIMENT, args.profile, args.seed, settings,
-                           seconds=round(progress.elapsed, 1), peak_memory_mb=round(results.peak_memory_mb()))
-    figures = plots.draw(EXPERIMENT, folder)
-    cache.clear()
+    figures = results.finish(folder, EXPERIMENT, args, settings, progress, cache)
     progress(f"wrote interpolation.csv, endpoints.csv and {len(figures)} figures to {folder}")
 
 

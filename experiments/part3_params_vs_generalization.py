@@ -21,7 +21,7 @@ cli.quiet_tensorflow()
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hw1 import data, models, plots, results, train  # noqa: E402
+from hw1 import data, models, results, train  # noqa: E402
 
 EXPERIMENT = "part3_params_vs_generalization"
 PROFILES = {
@@ -50,9 +50,7 @@ def main() -> None:
     progress = results.Progress(EXPERIMENT)
 
     # ---------------------------------------------------------------- Prepare the data
-    dataset = data.load(settings["dataset"], args.data_dir)
-    if settings["train_limit"]:
-        dataset = data.subset(dataset, settings["train_limit"], seed=args.seed)
+    dataset = data.load(settings["dataset"], args.data_dir, limit=settings["train_limit"], seed=args.seed)
     settings.update(dataset=dataset.describe(), family="fc 1 hidden layer (relu)", optimizer="adam",
                     loss="sparse_ce")
     cache = results.RunCache(folder, {"settings": settings, "seed": args.seed}, fresh=args.fresh)
@@ -81,10 +79,7 @@ def main() -> None:
 
     # ---------------------------------------------------------------- Write CSVs and figures
     results.write_csv(folder / "models.csv", pd.DataFrame(rows))
-    results.write_settings(folder, EXPERIMENT, args.profile, args.seed, settings,
-                           seconds=round(progress.elapsed, 1), peak_memory_mb=round(results.peak_memory_mb()))
-    figures = plots.draw(EXPERIMENT, folder)
-    cache.clear()
+    figures = results.finish(folder, EXPERIMENT, args, settings, progress, cache)
     progress(f"wrote models.csv and {len(figures)} figures to {folder}")
 
 

@@ -20,7 +20,7 @@ cli.quiet_tensorflow()
 
 import numpy as np  # noqa: E402
 
-from hw1 import analysis, data, models, plots, results, train  # noqa: E402
+from hw1 import analysis, data, models, results, train  # noqa: E402
 
 EXPERIMENT = "part3_random_labels"
 PROFILES = {
@@ -47,9 +47,7 @@ def main() -> None:
     progress = results.Progress(EXPERIMENT)
 
     # ---------------------------------------------------------------- Prepare the data
-    dataset = data.load(settings["dataset"], args.data_dir)
-    if settings["train_limit"]:
-        dataset = data.subset(dataset, settings["train_limit"], seed=args.seed)
+    dataset = data.load(settings["dataset"], args.data_dir, limit=settings["train_limit"], seed=args.seed)
     noisy = analysis.random_label_dataset(dataset, seed=args.seed)
     changed = float(np.mean(noisy.y_train != dataset.y_train))
     settings.update(dataset=noisy.describe(), label_seed=args.seed, labels_changed=round(changed, 4),
@@ -78,10 +76,7 @@ def main() -> None:
                "epochs_to_target": int(reached.iloc[0]) if len(reached) else None,
                **{f"final_{k}": float(last[k]) for k in COLUMNS[1:]}}
     results.write_csv(folder / "history.csv", history[COLUMNS])
-    results.write_settings(folder, EXPERIMENT, args.profile, args.seed, settings, summary=summary,
-                           seconds=round(progress.elapsed, 1), peak_memory_mb=round(results.peak_memory_mb()))
-    figures = plots.draw(EXPERIMENT, folder)
-    cache.clear()
+    figures = results.finish(folder, EXPERIMENT, args, settings, progress, cache, summary=summary)
     target = f"{settings['target_train_acc']:.0%}"
     outcome = (f"reached {target} training accuracy at epoch {summary['epochs_to_target']}" if len(reached)
                else f"did NOT reach {target} in {summary['epochs_run']} epochs")

@@ -33,7 +33,7 @@ cli.quiet_tensorflow()
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hw1 import analysis, data, hessian, models, plots, results, train  # noqa: E402
+from hw1 import analysis, data, hessian, models, results, train  # noqa: E402
 
 EXPERIMENT = "part3_sensitivity"
 MEASURED = dict(learning_rate=1e-3, epsilon=1e-3, sharpness_steps=20, sharpness_starts=2, hessian_iterations=100)
@@ -67,9 +67,7 @@ def main() -> None:
     progress = results.Progress(EXPERIMENT)
 
     # ---------------------------------------------------------------- Prepare the data
-    dataset = data.load(settings["dataset"], args.data_dir)
-    if settings["train_limit"]:
-        dataset = data.subset(dataset, settings["train_limit"], seed=args.seed)
+    dataset = data.load(settings["dataset"], args.data_dir, limit=settings["train_limit"], seed=args.seed)
     per_epoch = {bs: -(-len(dataset.x_train) // bs) for bs in settings["batch_sizes"]}  # steps per epoch
     epochs = {bs: settings["epochs"] if settings["same"] == "epochs" else max(1, round(settings["steps"] / n))
               for bs, n in per_epoch.items()}
@@ -113,10 +111,7 @@ def main() -> None:
     # ---------------------------------------------------------------- Write CSVs and figures
     table = pd.concat(rows, ignore_index=True)[["batch_size", *METRICS, *MEASURES, "diverged"]]
     results.write_csv(folder / "models.csv", table.astype({"diverged": bool}))
-    results.write_settings(folder, EXPERIMENT, args.profile, args.seed, settings,
-                           seconds=round(progress.elapsed, 1), peak_memory_mb=round(results.peak_memory_mb()))
-    figures = plots.draw(EXPERIMENT, folder)
-    cache.clear()
+    figures = results.finish(folder, EXPERIMENT, args, settings, progress, cache)
     progress(f"wrote models.csv, {len(rows)} models and {len(figures)} figures to {folder}")
 
 

@@ -102,13 +102,16 @@ def function_data(expr: str, n_train: int, n_test: int = 0, name: str = "functio
 
 # ---------------------------------------------------------------- image datasets
 
-def load(name: str, data_dir: str | None = None) -> Dataset:
+def load(name: str, data_dir: str | None = None, limit: int | None = None, seed: int = 0) -> Dataset:
     """Load a dataset by name: ``mnist_bundled``, ``mnist``, ``fashion_mnist`` or ``cifar10``.
 
     Args:
         name: the dataset.
         data_dir: a folder with the four IDX files (gzipped or not) or one ``.npz``
             holding ``x_train, y_train, x_test, y_test``; otherwise the usual places are tried.
+        limit: keep a random subset of this many training samples (and a quarter as many
+            test samples; see :func:`subset`), e.g. for smoke runs; ``None`` keeps all.
+        seed: the seed of that subset.
 
     Raises:
         DataError: unknown name, or the dataset is not to be had; the message says where it looked.
@@ -118,7 +121,8 @@ def load(name: str, data_dir: str | None = None) -> Dataset:
         "cifar10": _cifar10}
     if name not in loaders:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(loaders)}")
-    return loaders[name](data_dir)
+    dataset = loaders[name](data_dir)
+    return subset(dataset, limit, seed=seed) if limit else dataset
 
 
 def _bundled_mnist(data_dir: str | None) -> Dataset:
@@ -158,7 +162,7 @@ def _idx_dataset(name: str, data_dir: str | None, system_dirs: list[Path], keras
         if folder.is_dir() and _find_idx(folder, "train"):
             return _from_folder(name, folder, channels=1, classes=10)
     return _from_keras(name, keras_name, cache_name, channels=1, classes=10,
-                       hint=f"or give --data-dir with the four IDX files or an .npz"
+                       hint="or give --data-dir with the four IDX files or an .npz"
                        + (f" (Debian: apt-get install dataset-fashion-mnist puts them in {system_dirs[0]})"
                           if system_dirs else ""))
 

@@ -118,6 +118,19 @@ def write_settings(folder: str | os.PathLike, experiment: str, profile: str, see
     return write_json(Path(folder) / "settings.json", data)
 
 
+def finish(folder: Path, experiment: str, args: Any, settings: dict[str, Any], progress: "Progress",
+           cache: "RunCache", **extra: Any) -> list[Path]:
+    """End an experiment whose CSVs are written: settings.json (with wall time and peak memory),
+    the figures drawn from the CSVs, and the resume cache forgotten. Returns the figure paths."""
+    from hw1 import plots
+
+    write_settings(folder, experiment, args.profile, args.seed, settings, **extra,
+                   seconds=round(progress.elapsed, 1), peak_memory_mb=round(peak_memory_mb()))
+    figures = plots.draw(experiment, folder)
+    cache.clear()
+    return figures
+
+
 def peak_memory_mb() -> float:
     """Peak resident memory of this process so far, in MiB (Linux: ru_maxrss is KiB)."""
     import resource
