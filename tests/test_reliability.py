@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -120,3 +121,23 @@ def test_a_diverging_run_is_recorded_and_the_experiment_completes(tmp_path):
     assert (models["diverged_runs"] == models["runs"]).all()
     assert models["final_loss"].isna().all()
     assert len(list((tmp_path / "part1_simulate_function").glob("*.png"))) == 4
+
+
+def test_bad_dataset_inputs_through_the_command_line(tmp_path):
+    from hw1 import data
+
+    proc = run_script("part3_sensitivity", "--dataset", "svhn", "--out", str(tmp_path / "out"))
+    assert_one_line_error(proc, "invalid choice: 'svhn'")
+    proc = run_script("part3_sensitivity", "--batch-sizes", "16,0", "--out", str(tmp_path / "out"))
+    assert_one_line_error(proc, "'0' is not a positive integer")
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    for split in ("train", "test"):
+        images, labels = data.IDX_NAMES[split]
+        data.write_idx(corrupt / images, np.zeros((4, 28, 28), np.uint8))
+        data.write_idx(corrupt / labels, np.zeros(4, np.uint8))
+    (corrupt / data.IDX_NAMES["train"][0]).write_bytes((corrupt / data.IDX_NAMES["train"][0]).read_bytes()[:-10])
+    proc = run_script("part3_random_labels", "--dataset", "mnist", "--data-dir", str(corrupt),
+                      "--out", str(tmp_path / "out"))
+    assert_one_line_error(proc, "truncated or corrupt IDX file")
+    assert not list((tmp_path / "out").rglob("*.csv"))
