@@ -35,10 +35,14 @@ def test_simulate_function_outputs(out):
         sizes = [1, *widths, 1]
         assert row.params == sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
     history = pd.read_csv(folder / "history.csv")
-    assert list(history.columns) == ["function", "model", "epoch", "loss"]
-    last = history.groupby(["function", "model"])["loss"].last().reset_index()
-    merged = models.merge(last, on=["function", "model"])
-    np.testing.assert_allclose(merged["final_loss"], merged["loss"])
+    assert list(history.columns) == ["function", "model", "run", "epoch", "loss"]
+    last = history.groupby(["function", "model", "run"]).tail(1)
+    assert (last.groupby(["function", "model"])["run"].count() == models["runs"].iloc[0]).all()
+    for row in models.itertuples():  # the reported run is the median one, and its loss is its last loss
+        finals = last[(last["function"] == row.function) & (last["model"] == row.model)].set_index("run")["loss"]
+        assert row.final_loss == pytest.approx(finals[row.median_run])
+        assert row.final_loss == pytest.approx(np.sort(finals.to_numpy())[(len(finals) - 1) // 2])
+        assert row.final_loss_min == pytest.approx(finals.min()) and row.final_loss_max == pytest.approx(finals.max())
     predictions = pd.read_csv(folder / "predictions.csv")
     truth = predictions[(predictions["function"] == "cube") & (predictions["model"] == "ground_truth")]
     np.testing.assert_allclose(truth["y"], truth["x"] ** 3, rtol=1e-5)
