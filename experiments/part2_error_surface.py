@@ -26,12 +26,12 @@ from hw1 import data, models, results, train, trajectory  # noqa: E402
 
 EXPERIMENT = "part2_error_surface"
 PROFILES = {
-    "smoke": dict(widths=[8], train_limit=400, epochs=2, batch_size=64, learning_rate=1e-3, grid_points=7,
-                  margin=0.3, random_span=1.0),
-    "default": dict(widths=[32], train_limit=None, epochs=20, batch_size=64, learning_rate=1e-3, grid_points=25,
-                    margin=0.3, random_span=1.0),
-    "full": dict(widths=[32], train_limit=None, epochs=30, batch_size=128, learning_rate=1e-3, grid_points=31,
-                 margin=0.3, random_span=1.0),
+    "smoke": dict(dataset="mnist_bundled", widths=[8], train_limit=400, epochs=2, batch_size=64, learning_rate=1e-3,
+                  grid_points=7, margin=0.3, random_span=1.0),
+    "default": dict(dataset="mnist_bundled", widths=[32], train_limit=None, epochs=20, batch_size=64,
+                    learning_rate=1e-3, grid_points=25, margin=0.3, random_span=1.0),
+    "full": dict(dataset="mnist", widths=[32], train_limit=None, epochs=30, batch_size=128, learning_rate=1e-3,
+                 grid_points=31, margin=0.3, random_span=1.0),
 }
 
 
@@ -52,8 +52,7 @@ def main() -> None:
     progress = results.Progress(EXPERIMENT)
 
     # ---------------------------------------------------------------- Data and model
-    dataset = data.load(args.dataset or ("mnist_bundled" if args.profile != "full" else "mnist"), args.data_dir,
-                        limit=settings["train_limit"], seed=0)
+    dataset = data.load(settings["dataset"], args.data_dir, limit=settings["train_limit"], seed=0)
     build = lambda: models.fc_net(settings["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
     model = build()
     dims = "-".join(map(str, [int(np.prod(dataset.input_shape)), *settings["widths"], dataset.num_classes]))

@@ -25,12 +25,12 @@ from hw1 import data, models, results, train, trajectory  # noqa: E402
 
 EXPERIMENT = "part2_visualize_optimization"
 PROFILES = {
-    "smoke": dict(runs=3, widths=[16, 16], layer="dense_2", train_limit=400, epochs=3, snapshot_every=3,
-                  batch_size=64, learning_rate=1e-3),
-    "default": dict(runs=8, widths=[64, 64], layer="dense_2", train_limit=None, epochs=30, snapshot_every=3,
-                    batch_size=64, learning_rate=1e-3),
-    "full": dict(runs=8, widths=[128, 128], layer="dense_2", train_limit=None, epochs=30, snapshot_every=3,
-                 batch_size=128, learning_rate=1e-3),
+    "smoke": dict(dataset="mnist_bundled", runs=3, widths=[16, 16], layer="dense_2", train_limit=400, epochs=3,
+                  snapshot_every=3, batch_size=64, learning_rate=1e-3),
+    "default": dict(dataset="mnist_bundled", runs=8, widths=[64, 64], layer="dense_2", train_limit=None, epochs=30,
+                    snapshot_every=3, batch_size=64, learning_rate=1e-3),
+    "full": dict(dataset="mnist", runs=8, widths=[128, 128], layer="dense_2", train_limit=None, epochs=30,
+                 snapshot_every=3, batch_size=128, learning_rate=1e-3),
 }
 
 
@@ -51,8 +51,7 @@ def main() -> None:
     progress = results.Progress(EXPERIMENT)
 
     # ---------------------------------------------------------------- Data and model
-    dataset = data.load(args.dataset or ("mnist_bundled" if args.profile != "full" else "mnist"), args.data_dir,
-                        limit=settings["train_limit"], seed=0)
+    dataset = data.load(settings["dataset"], args.data_dir, limit=settings["train_limit"], seed=0)
     build = lambda: models.fc_net(settings["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
     model = build()
     layer = trajectory.layer_indices(model, settings["layer"])
