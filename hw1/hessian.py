@@ -97,22 +97,23 @@ class _Curvature:
         def split(theta: tf.Tensor) -> list[tf.Tensor]:
             return [tf.reshape(p, s) for p, s in zip(tf.split(theta, self.sizes), self.shapes)]
 
+        def value_and_gradient(theta: tf.Tensor, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            """L and ∇L (flat); called inside an outer tape, which then differentiates ∇L once more."""
+            with tf.GradientTape() as inner:
+                inner.watch(theta)
+                value = f(split(theta), x, y)
+            return value, inner.gradient(value, theta)
+
         def hessian(theta: tf.Tensor, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
             with tf.GradientTape() as outer:
                 outer.watch(theta)
-                with tf.GradientTape() as inner:
-                    inner.watch(theta)
-                    value = f(split(theta), x, y)
-                grad = inner.gradient(value, theta)
+                value, grad = value_and_gradient(theta, x, y)
             return value, grad, outer.jacobian(grad, theta, experimental_use_pfor=True)
 
         def hvp(theta: tf.Tensor, vector: tf.Tensor, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
             with tf.GradientTape() as outer:
                 outer.watch(theta)
-                with tf.GradientTape() as inner:
-                    inner.watch(theta)
-                    value = f(split(theta), x, y)
-                grad = inner.gradient(value, theta)
+                _, grad = value_and_gradient(theta, x, y)
                 directional = tf.reduce_sum(grad * tf.stop_gradient(vector))
             return outer.gradient(directional, theta)
 
