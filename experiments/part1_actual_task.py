@@ -67,7 +67,7 @@ def main() -> None:
         def fit(build=build, name=name) -> tuple[dict[str, pd.DataFrame], dict]:
             train.set_seed(args.seed)
             run = train.train(build, dataset, config, seeds=[args.seed], progress=progress, label=name)
-            history = run.history.drop(columns=["run", "grad_norm"]).assign(diverged=run.diverged[0])
+            history = run.history.drop(columns="run").assign(diverged=run.diverged[0])
             return {"history": history}, {}
 
         history = cache.fetch(name, fit)[0]["history"]

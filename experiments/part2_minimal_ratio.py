@@ -83,7 +83,7 @@ def main() -> None:
         train.set_seed(args.seed)
         fitted = train.train(build, dataset, train.TrainConfig(
             epochs=settings["loss_steps"], learning_rate=settings["loss_learning_rate"], loss="mse",
-            eval_every=settings["loss_steps"]), seeds, progress=progress, label="MSE loss")
+            eval_every=settings["loss_steps"], eval_grad_norm=True), seeds, progress=progress, label="MSE loss")
         walk = train.train(build, dataset, train.TrainConfig(
             epochs=settings["grad_steps"], learning_rate=settings["grad_learning_rate"], loss="mse",
             objective="grad_norm_sq", eval_every=settings["check_every"], snapshot_every=settings["check_every"],

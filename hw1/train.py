@@ -61,8 +61,11 @@ class TrainConfig:
         eval_every: epochs between full-set evaluations (history rows).
         snapshot_every: epochs between weight snapshots (epoch 0 included); ``None`` for none.
         record_steps: keep the per-step batch loss and gradient norm.
+        eval_grad_norm: measure the full-set ‖∇L‖ at each evaluation (a ``grad_norm`` history
+            column). It costs a backward pass over the training set, about as much as one epoch
+            of training, so it is off unless asked for or needed by ``stop_grad_norm``.
         stop_train_acc: stop once every live run's training accuracy is ≥ this.
-        stop_grad_norm: stop once every live run's full-data ‖∇L‖ is ≤ this.
+        stop_grad_norm: stop once every live run's full-data ‖∇L‖ is ≤ this (implies ``eval_grad_norm``).
     """
 
     epochs: int
@@ -74,6 +77,7 @@ class TrainConfig:
     eval_every: int = 1
     snapshot_every: int | None = None
     record_steps: bool = False
+    eval_grad_norm: bool = False
     stop_train_acc: float | None = None
     stop_grad_norm: float | None = None
 
@@ -92,6 +96,11 @@ class TrainConfig:
     def as_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
 
+    @property
+    def measures_grad_norm(self) -> bool:
+        """Whether evaluations measure the full-set ‖∇L‖."""
+        return self.eval_grad_norm or self.stop_grad_norm is not None
+
 
 @dataclass
 class TrainResult:
@@ -99,8 +108,8 @@ class TrainResult:
 
     Attributes:
         history: one row per (run, evaluated epoch): ``run, epoch, train_loss, [train_acc],
-            [test_loss, test_acc], grad_norm`` (full training set, inference mode; ``grad_norm``
-            is ‖∇L‖₂ over all trainable parameters).
+            [test_loss, test_acc], [grad_norm]`` (full training set, inference mode; ``grad_norm``,
+            when measured, is ‖∇L‖₂ over all trainable parameters).
         steps: one row per (run, step): ``run, step, loss, grad_norm`` of the mini-batch
             (empty unless ``record_steps``).
         weights: final trainable weights of each run (in ``model.trainable_variables`` order).
@@ -275,10 +284,40 @@ class Evaluator:
         return np.sqrt(sum(np.sum((t / n) ** 2, axis=tuple(range(1, t.ndim))) for t in total))
 
 
-def _optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
-    if config.optimizer == "adam":
-        return keras.optimizers.Adam(config.learning_rate)
-    return keras.optimizers.SGD(config.learning_rate)
+class _Optimizer:
+    """Adam or plain SGD as one fused kernel per variable (``ResourceApplyAdam``,
+    ``ResourceApplyGradientDescent``).
+
+    The same update as ``keras.optimizers.Adam`` / ``SGD`` with their defaults (β₁ = 0.9,
+    β₂ = 0.999, ε = 1e-7, bias correction folded into the step size), but a handful of graph
+    ops per step instead of about a dozen per variable: for small models the step's fixed cost
+    is what the training loop spends its time on.
+    """
+
+    BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-7
+
+    def __init__(self, kind: str, learning_rate: float, variables: Sequence[tf.Variable]) -> None:
+        self.kind, self.learning_rate = kind, learning_rate
+        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
+        if kind == "adam":
+            self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+            self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+
+    def apply(self, grads: Sequence[tf.Tensor], variables: Sequence[tf.Variable]) -> None:
+        step = self.iterations.assign_add(1)
+        dtype = variables[0].dtype
+        lr = tf.constant(self.learning_rate, dtype)
+        if self.kind == "sgd":
+            for var, grad in zip(variables, grads):
+                tf.raw_ops.ResourceApplyGradientDescent(var=var.handle, alpha=lr, delta=grad)
+            return
+        t = tf.cast(step, dtype)
+        beta_1, beta_2 = tf.constant(self.BETA_1, dtype), tf.constant(self.BETA_2, dtype)
+        beta_1_power, beta_2_power = tf.pow(beta_1, t), tf.pow(beta_2, t)
+        for var, m, v, grad in zip(variables, self.m, self.v, grads):
+            tf.raw_ops.ResourceApplyAdam(var=var.handle, m=m.handle, v=v.handle, beta1_power=beta_1_power,
+                                         beta2_power=beta_2_power, lr=lr, beta1=beta_1, beta2=beta_2,
+                                         epsilon=tf.constant(self.EPSILON, dtype), grad=grad)
 
 
 def train(build: Builder, data: Dataset, config: TrainConfig, seeds: Sequence[int],
@@ -321,7 +360,7 @@ class _Trainer:
         self.runs = len(seeds)
         self.dtype = model.trainable_variables[0].dtype
         self.variables = [tf.Variable(w, dtype=self.dtype) for w in stack(weights)]
-        self.optimizer = _optimizer(config)
+        self.optimizer = _Optimizer(config.optimizer, config.learning_rate, self.variables)
         self.x = tf.constant(data.x_train, self.dtype)
         self.y = tf.constant(data.y_train, self.dtype if config.loss == "mse" else tf.int32)
         self.n = int(data.x_train.shape[0])
@@ -349,7 +388,8 @@ class _Trainer:
         grads = inner.gradient(value, weights)
         return tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads]), value
 
-    def _step(self, x: tf.Tensor | None, y: tf.Tensor | None) -> tuple[tf.Tensor, tf.Tensor]:
+    def _step(self, x: tf.Tensor | None, y: tf.Tensor | None) -> tuple[tf.Tensor, tf.Tensor] | None:
+        """One optimizer step of every run; (batch loss, ‖∇‖ of the objective) per run if steps are recorded."""
         with tf.GradientTape() as tape:
             if x is None:  # full batch: the data is shared by every run
                 objective, loss = map_runs(lambda w: self._objective(w, self.x, self.y), self.variables)
@@ -360,6 +400,8 @@ class _Trainer:
         grads = tape.gradient(total, self.variables)
         self.optimizer.apply(grads, self.variables)
         self.diverged.assign(self.diverged | ~tf.math.is_finite(objective))
+        if not self.config.record_steps:
+            return None
         if self.config.objective == "grad_norm_sq":
             grad_norm = tf.sqrt(tf.maximum(objective, 0.0))
         else:
@@ -368,16 +410,19 @@ class _Trainer:
         return loss, grad_norm
 
     def _full_batch_epochs(self, first_epoch: tf.Tensor, count: int) -> tuple[tf.Tensor, tf.Tensor]:
-        losses = tf.TensorArray(self.dtype, size=count)
-        norms = tf.TensorArray(self.dtype, size=count)
+        record = self.config.record_steps
+        losses = tf.TensorArray(self.dtype, size=count if record else 0, element_shape=[self.runs])
+        norms = tf.TensorArray(self.dtype, size=count if record else 0, element_shape=[self.runs])
         for e in tf.range(count):
-            loss, norm = self._step(None, None)
-            losses, norms = losses.write(e, loss), norms.write(e, norm)
+            out = self._step(None, None)
+            if record:
+                losses, norms = losses.write(e, out[0]), norms.write(e, out[1])
         return losses.stack(), norms.stack()
 
     def _epochs(self, first_epoch: tf.Tensor, count: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        losses = tf.TensorArray(self.dtype, size=0, dynamic_size=True)
-        norms = tf.TensorArray(self.dtype, size=0, dynamic_size=True)
+        record = self.config.record_steps
+        losses = tf.TensorArray(self.dtype, size=0, dynamic_size=True, element_shape=[self.runs])
+        norms = tf.TensorArray(self.dtype, size=0, dynamic_size=True, element_shape=[self.runs])
         i = tf.constant(0)
         for e in tf.range(count):
             epoch = tf.cast(first_epoch + e, tf.int64)
@@ -386,15 +431,17 @@ class _Trainer:
                               for s in self.seeds])
             for s in tf.range(self.steps_per_epoch):
                 idx = order[:, s * self.batch:tf.minimum((s + 1) * self.batch, self.n)]
-                loss, norm = self._step(tf.gather(self.x, idx), tf.gather(self.y, idx))
-                losses, norms, i = losses.write(i, loss), norms.write(i, norm), i + 1
+                out = self._step(tf.gather(self.x, idx), tf.gather(self.y, idx))
+                if record:
+                    losses, norms, i = losses.write(i, out[0]), norms.write(i, out[1]), i + 1
         return losses.stack(), norms.stack()
 
     # -- the Python side: evaluation, snapshots, stopping
     def _evaluate(self, epoch: int) -> list[dict[str, float]]:
         weights = [v.value() for v in self.variables]
         train_loss, train_acc = self.evaluator(weights, self.x, self.y)
-        grad_norm = self.evaluator.grad_norm(weights, self.x, self.y)
+        if self.config.measures_grad_norm:
+            grad_norm = self.evaluator.grad_norm(weights, self.x, self.y)
         has_test = len(self.data.x_test) > 0
         if has_test:
             test_loss, test_acc = self.evaluator(weights, self.data.x_test, self.data.y_test)
@@ -409,7 +456,8 @@ class _Trainer:
                 row["test_loss"] = test_loss[r]
                 if self.config.loss != "mse":
                     row["test_acc"] = test_acc[r]
-            row["grad_norm"] = grad_norm[r]
+            if self.config.measures_grad_norm:
+                row["grad_norm"] = grad_norm[r]
             if diverged[r]:
                 row = {k: (v if k in ("run", "epoch") else np.nan) for k, v in row.items()}
             rows.append(row)

@@ -1,6 +1,7 @@
 """The training loop: gradient norms, optimizer steps, batching, determinism, divergence."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from hw1 import data, models, train
@@ -43,7 +44,8 @@ def test_recorded_gradient_norm_equals_finite_differences(tiny):
     w0 = train.initial_weights(build_tiny, seed=3)
     x, y = tiny.x_train.astype(np.float64), tiny.y_train.astype(np.float64)
     fd_norm = np.sqrt(sum(np.sum(g ** 2) for g in finite_difference_gradient(w0, x, y)))
-    config = train.TrainConfig(epochs=1, learning_rate=0.05, optimizer="sgd", loss="mse", record_steps=True)
+    config = train.TrainConfig(epochs=1, learning_rate=0.05, optimizer="sgd", loss="mse", record_steps=True,
+                               eval_grad_norm=True)
     result = train.train(build_tiny, tiny, config, seeds=[3])
     assert result.history["train_loss"].iloc[0] == pytest.approx(numpy_loss(w0, x, y), rel=1e-10)
     assert result.history["grad_norm"].iloc[0] == pytest.approx(fd_norm, rel=1e-6)
@@ -52,6 +54,30 @@ def test_recorded_gradient_norm_equals_finite_differences(tiny):
     fd = finite_difference_gradient(w0, x, y)
     for after, before, g in zip(result.weights[0], w0, fd):
         np.testing.assert_allclose(after, before - 0.05 * g, atol=1e-8)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_optimizer_steps_equal_keras_optimizers(tiny, optimizer):
+    """hw1's fused Adam/SGD kernels take the steps keras.optimizers.Adam/SGD take (defaults)."""
+    import keras
+    import tensorflow as tf
+
+    steps, lr = 7, 2.0 ** -6  # exact in float32, where Keras keeps its learning rate
+    result = train.train(build_tiny, tiny, train.TrainConfig(epochs=steps, learning_rate=lr, optimizer=optimizer,
+                                                             loss="mse"), seeds=[4])
+    model = build_tiny()
+    model.set_weights(train.initial_weights(build_tiny, 4))
+    # β as float64 tensors: given as Python floats, Keras rounds them to float32 before casting
+    betas = {"beta_1": tf.constant(0.9, tf.float64), "beta_2": tf.constant(0.999, tf.float64)}
+    keras_optimizer = keras.optimizers.Adam(lr, **betas) if optimizer == "adam" else keras.optimizers.SGD(lr)
+    x, y = tf.constant(tiny.x_train, tf.float64), tf.constant(tiny.y_train, tf.float64)
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            value = tf.reduce_mean(tf.square(model(x) - y))
+        keras_optimizer.apply(tape.gradient(value, model.trainable_variables), model.trainable_variables)
+    for ours, theirs in zip(result.weights[0], model.get_weights()):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)  # float64 round-off
+    assert not np.allclose(result.weights[0][0], train.initial_weights(build_tiny, 4)[0])
 
 
 def test_loop_lowers_the_loss():
@@ -131,10 +157,22 @@ def test_snapshots_and_stop_at_train_accuracy():
 
 
 def test_grad_norm_objective_lowers_the_gradient(tiny):
-    fitted = train.train(build_tiny, tiny, train.TrainConfig(epochs=500, learning_rate=1e-2, loss="mse"), seeds=[0])
-    config = train.TrainConfig(epochs=500, learning_rate=1e-3, loss="mse", objective="grad_norm_sq", eval_every=500)
+    fitted = train.train(build_tiny, tiny, train.TrainConfig(epochs=500, learning_rate=1e-2, loss="mse",
+                                                             eval_grad_norm=True), seeds=[0])
+    config = train.TrainConfig(epochs=500, learning_rate=1e-3, loss="mse", objective="grad_norm_sq", eval_every=500,
+                               eval_grad_norm=True)
     walked = train.train(build_tiny, tiny, config, seeds=[0], init=fitted.weights)
     assert walked.final["grad_norm"].iloc[0] < 0.1 * fitted.final["grad_norm"].iloc[0]
+
+
+def test_grad_norm_is_measured_only_when_asked_for(tiny):
+    plain = train.train(build_tiny, tiny, train.TrainConfig(epochs=3, loss="mse"), seeds=[0, 1])
+    assert "grad_norm" not in plain.history.columns and plain.steps.empty
+    stopping = train.TrainConfig(epochs=3, loss="mse", stop_grad_norm=1e-12)
+    assert stopping.measures_grad_norm
+    measured = train.train(build_tiny, tiny, stopping, seeds=[0, 1])
+    assert measured.history["grad_norm"].notna().all()
+    pd.testing.assert_frame_equal(plain.history, measured.history.drop(columns="grad_norm"))
 
 
 @pytest.mark.parametrize("kwargs, message", [
