@@ -71,7 +71,7 @@ def main() -> None:
     build = lambda: models.fc_net(settings["widths"])  # noqa: E731  (trained in float32)
     model64 = models.fc_net(settings["widths"], dtype="float64")  # every number is measured in float64
     n_params, runs = hessian.n_params(model64), settings["runs"]
-    seeds = [args.seed + r for r in range(runs)]
+    seeds = train.run_seeds(args.seed, runs)
     settings.update(function=data.FUNCTIONS["sinc"], function_label="sin(5πx)/(5πx)", activation="relu",
                     n_params=n_params, seeds=seeds, architecture="MLP 1-" + "-".join(map(str, settings["widths"]))
                     + "-1", model={"builder": "hw1.models.fc_net", "widths": settings["widths"], "activation": "relu",

@@ -55,7 +55,7 @@ def main() -> None:
     build = lambda: models.fc_net(settings["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
     model = build()
     layer = trajectory.layer_indices(model, settings["layer"])
-    seeds = [args.seed + r for r in range(settings["runs"])]
+    seeds = train.run_seeds(args.seed, settings["runs"])
     dims = "-".join(map(str, [int(np.prod(dataset.input_shape)), *settings["widths"], dataset.num_classes]))
     settings.update(dataset=dataset.describe(), architecture=f"MLP {dims} (ReLU)", params=model.count_params(),
                     layer_params=int(sum(model.trainable_variables[i].numpy().size for i in layer)),
