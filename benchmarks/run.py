@@ -7,6 +7,11 @@ reference implementation of the SAME protocol written the usual way
 loops), within a time budget per experiment; what the budget did not allow is
 extrapolated from measured units and labelled as such.
 
+For the experiments dominated by mini-batch training on MNIST it also gives the compute floor
+(``benchmarks/floor.py``): the protocol's matrix-product FLOPs at the best GEMM rate measured
+here, a time no implementation can beat, and ``reference / floor``, the largest speed-up
+possible at all.
+
     python benchmarks/run.py [--only NAME...] [--budget SECONDS] [--hw1-results DIR]
 
 Prints a table and writes ``benchmarks/results.csv``. ``--hw1-results DIR`` reuses the
@@ -31,6 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pandas as pd  # noqa: E402
 
+from floor import FLOORS, gemm_gflops  # noqa: E402
 from hw1 import results  # noqa: E402
 
 
@@ -60,6 +66,9 @@ def main() -> None:
     if unknown:
         parser.error(f"no reference for {', '.join(unknown)}; choose from {', '.join(available)}")
     rows = []
+    gflops = gemm_gflops() if any(n in FLOORS for n in names) else None
+    if gflops:
+        print(f"[bench] best float32 GEMM rate here: {gflops:.0f} GFLOP/s", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             if args.hw1_results:
@@ -71,18 +80,24 @@ def main() -> None:
             info = results.read_json(folder / name / "settings.json")
             print(f"[bench] {name}: hw1 {seconds:.1f} s; timing the reference ...", file=sys.stderr, flush=True)
             ref = available[name](info["settings"], args.budget)
-            rows.append({"experiment": name, "hw1_seconds": round(seconds, 1),
-                         "reference_seconds": ref["seconds"], "ratio": round(ref["seconds"] / seconds, 1),
-                         "reference_measured_seconds": ref["measured_seconds"],
-                         "reference_fraction_run": ref["fraction"],
-                         "hw1_peak_memory_mb": info.get("peak_memory_mb"), "note": ref["note"]})
+            row = {"experiment": name, "hw1_seconds": round(seconds, 1),
+                   "reference_seconds": ref["seconds"], "ratio": round(ref["seconds"] / seconds, 1),
+                   "reference_measured_seconds": ref["measured_seconds"],
+                   "reference_fraction_run": ref["fraction"],
+                   "hw1_peak_memory_mb": info.get("peak_memory_mb"), "note": ref["note"]}
+            if name in FLOORS:
+                flops, what = FLOORS[name](info["settings"], folder / name)
+                floor = flops / (gflops * 1e9)
+                row.update(floor_seconds=round(floor, 2), best_possible_ratio=round(ref["seconds"] / floor, 1),
+                           note=f"{ref['note']}; floor: {flops / 1e9:.0f} GFLOP ({what}) at {gflops:.0f} GFLOP/s")
+            rows.append(row)
     table = pd.DataFrame(rows)
     total = {"experiment": "total", "hw1_seconds": table["hw1_seconds"].sum(),
              "reference_seconds": table["reference_seconds"].sum()}
     total["ratio"] = round(total["reference_seconds"] / total["hw1_seconds"], 1)
     table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
     print(f"machine: {results.machine()}; versions: {results.package_versions()}")
-    print(table.drop(columns="note").to_string(index=False))
+    print(table.drop(columns="note").to_string(index=False, na_rep=""))
     results.write_csv(ROOT / "benchmarks" / "results.csv", table)
 
 

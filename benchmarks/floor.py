@@ -1,0 +1,139 @@
+"""The compute floor of a protocol: how fast ANY implementation could run it on this machine.
+
+A protocol's unavoidable work is counted as the floating-point operations of its matrix
+products (Dense, Conv2D and LSTM kernels; a multiply-add is 2 FLOPs) and nothing else: per
+trained sample, the forward pass, the weight gradients, and the input gradients of every
+weighted layer but the first (``3·F − F_first``); per evaluated sample, one forward pass.
+Only training and the full-set evaluations the protocol asks for are counted (not the
+Jacobians, sharpness ascents, Hessian-vector products or α points that some protocols add,
+nor element-wise ops, data movement, figures). Dividing by the best float32 GEMM rate this
+machine reaches gives a time no implementation can beat; ``reference / floor`` is then the
+largest speed-up over the reference that is possible at all.
+
+``FLOORS = {experiment: fn(settings, results_folder) -> (flops, note)}`` for the experiments
+whose mini-batch training on MNIST dominates; ``results_folder`` holds hw1's run of it
+(read where the protocol has a data-dependent length, e.g. epochs to memorize random labels).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from hw1 import models
+
+
+def layer_flops(model: keras.Model) -> list[int]:
+    """Forward FLOPs per sample of each weighted layer (Dense, Conv2D, LSTM), in order."""
+    flops = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, height, width, _ = layer.output.shape
+            flops.append(2 * int(np.prod(layer.kernel.shape)) * height * width)
+        elif isinstance(layer, keras.layers.Dense):
+            positions = int(np.prod(layer.output.shape[1:-1])) if len(layer.output.shape) > 2 else 1
+            flops.append(2 * int(np.prod(layer.kernel.shape)) * positions)
+        elif isinstance(layer, keras.layers.LSTM):
+            steps = layer.input.shape[1]
+            cell = layer.cell
+            flops.append(2 * steps * (int(np.prod(cell.kernel.shape)) + int(np.prod(cell.recurrent_kernel.shape))))
+    return flops
+
+
+def forward_flops(model: keras.Model) -> int:
+    """Matrix-product FLOPs of one sample's forward pass."""
+    return sum(layer_flops(model))
+
+
+def training_flops(model: keras.Model) -> int:
+    """Matrix-product FLOPs of one sample's training step: forward, weight gradients, and input
+    gradients of every weighted layer but the first."""
+    per_layer = layer_flops(model)
+    return 3 * sum(per_layer) - per_layer[0]
+
+
+def gemm_gflops(repeats: int = 5) -> float:
+    """The best float32 matrix-product rate (GFLOP/s) measured here, over a few large shapes."""
+    best = 0.0
+    for m, k, n in ((4000, 784, 512), (2048, 2048, 2048), (1024, 1024, 1024)):
+        a, b = tf.random.normal([m, k]), tf.random.normal([k, n])
+        product = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
+        product(a, b).numpy()
+        for _ in range(repeats):
+            start = time.perf_counter()
+            product(a, b).numpy()
+            best = max(best, 2 * m * k * n / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+# ---------------------------------------------------------------- protocols
+
+def _shape(settings: dict) -> tuple[tuple[int, ...], int, int, int]:
+    ds = settings["dataset"]
+    return tuple(ds["input_shape"]), ds["num_classes"], ds["train_size"], ds["test_size"]
+
+
+def _fc(widths: list[int], settings: dict) -> keras.Model:
+    shape, classes, _, _ = _shape(settings)
+    return models.fc_net(widths, shape, classes)
+
+
+def _trained(model: keras.Model, epochs: int, evaluations: int, settings: dict) -> int:
+    """FLOPs of ``epochs`` epochs of training and ``evaluations`` full train + test evaluations."""
+    _, _, n_train, n_test = _shape(settings)
+    return epochs * n_train * training_flops(model) + evaluations * (n_train + n_test) * forward_flops(model)
+
+
+def actual_task(settings: dict, folder: Path) -> tuple[int, str]:
+    shape, classes, _, _ = _shape(settings)
+    built = [models.fc_net([settings["dnn_width"]], shape, classes), models.cnn(shape, classes, settings["cnn_filters"],
+                                                                               settings["cnn_dense"]),
+             models.rnn(shape, classes, settings["rnn_units"])]
+    epochs = settings["epochs"]
+    return sum(_trained(m, epochs, epochs + 1, settings) for m in built), \
+        f"3 models × {epochs} epochs, train + test metrics every epoch"
+
+
+def visualize_optimization(settings: dict, folder: Path) -> tuple[int, str]:
+    epochs, every, runs = settings["epochs"], settings["snapshot_every"], settings["runs"]
+    model = _fc(settings["widths"], settings)
+    return runs * _trained(model, epochs, epochs // every + 1, settings), \
+        f"{runs} runs × {epochs} epochs, metrics every {every}"
+
+
+def random_labels(settings: dict, folder: Path) -> tuple[int, str]:
+    epochs = int(pd.read_csv(folder / "history.csv")["epoch"].max())
+    return _trained(_fc(settings["widths"], settings), epochs, epochs + 1, settings), \
+        f"{epochs} epochs (hw1's run reached the target there), metrics every epoch"
+
+
+def params_vs_generalization(settings: dict, folder: Path) -> tuple[int, str]:
+    epochs, widths = settings["epochs"], settings["widths"]
+    return sum(_trained(_fc([w], settings), epochs, 1, settings) for w in widths), \
+        f"{len(widths)} models × {epochs} epochs, metrics at the end"
+
+
+def interpolation(settings: dict, folder: Path) -> tuple[int, str]:
+    epochs = settings["epochs"]
+    return 3 * _trained(_fc(settings["widths"], settings), epochs, 1, settings), \
+        f"3 endpoints × {epochs} epochs (α points not counted)"
+
+
+def sensitivity(settings: dict, folder: Path) -> tuple[int, str]:
+    model = _fc(settings["widths"], settings)
+    epochs = settings["epochs_by_batch"]
+    return sum(_trained(model, e, 1, settings) for e in epochs.values()), \
+        f"{len(epochs)} models, {sum(epochs.values())} epochs in all (Jacobians, sharpness, λmax not counted)"
+
+
+FLOORS: dict[str, Callable[[dict, Path], tuple[int, str]]] = {
+    "part1_actual_task": actual_task, "part2_visualize_optimization": visualize_optimization,
+    "part3_random_labels": random_labels, "part3_params_vs_generalization": params_vs_generalization,
+    "part3_interpolation": interpolation, "part3_sensitivity": sensitivity,
+}
