@@ -22,6 +22,8 @@ from hw1.results import atomic_path, read_csv, read_json
 LOSS_COLOR, ACC_COLOR, MEASURE_COLOR = "C0", "C3", "C2"
 CAPTION_PT, LEGEND_PT = 7.5, 8.0
 LOSS_LABEL = "cross-entropy loss (nats, log scale)"
+# (column suffix, y label, colour, name) of the loss figure and the accuracy figure of a sweep
+TRAIN_TEST_PANELS = (("loss", LOSS_LABEL, LOSS_COLOR, "loss"), ("acc", "accuracy", ACC_COLOR, "accuracy"))
 SENSITIVITY_LABEL = "sensitivity ‖∂softmax/∂x‖_F (test mean)"
 
 
@@ -138,8 +140,7 @@ def params_vs_generalization(folder: Path) -> list[Path]:
             f"{config['epochs']} epochs of Adam, learning rate {config['learning_rate']:g}, batch size "
             f"{config['batch_size']}. {_data_text(config)}; metrics on the full sets after training.{note}")
     out = []
-    for metric, ylabel, color, name in (("loss", LOSS_LABEL, LOSS_COLOR, "loss"),
-                                        ("acc", "accuracy", ACC_COLOR, "accuracy")):
+    for metric, ylabel, color, name in TRAIN_TEST_PANELS:
         fig, ax = plt.subplots(figsize=(7, 4.8))
         _train_test(ax, models, "params", metric, color, name, marker="o", ms=4)
         ax.set(xscale="log", yscale="log" if metric == "loss" else "linear", ylabel=ylabel,
@@ -212,8 +213,7 @@ def sensitivity(folder: Path) -> list[Path]:
     common = (f"MLP {_architecture(config)}, Adam, learning rate {config['learning_rate']:g}, {budget}, same "
               f"initial weights. {_data_text(config)}.{note}")
     out = []
-    for metric, ylabel, color, name in (("loss", LOSS_LABEL, LOSS_COLOR, "loss"),
-                                        ("acc", "accuracy", ACC_COLOR, "accuracy")):
+    for metric, ylabel, color, name in TRAIN_TEST_PANELS:
         fig, ax = plt.subplots(figsize=(7.4, 4.8))
         _train_test(ax, models, "batch_size", metric, color, name, marker="o", ms=4)
         ax.set(yscale="log" if metric == "loss" else "linear", ylabel=ylabel,
