@@ -314,10 +314,11 @@ class _Optimizer:
         t = tf.cast(step, dtype)
         beta_1, beta_2 = tf.constant(self.BETA_1, dtype), tf.constant(self.BETA_2, dtype)
         beta_1_power, beta_2_power = tf.pow(beta_1, t), tf.pow(beta_2, t)
+        epsilon = tf.constant(self.EPSILON, dtype)
         for var, m, v, grad in zip(variables, self.m, self.v, grads):
             tf.raw_ops.ResourceApplyAdam(var=var.handle, m=m.handle, v=v.handle, beta1_power=beta_1_power,
                                          beta2_power=beta_2_power, lr=lr, beta1=beta_1, beta2=beta_2,
-                                         epsilon=tf.constant(self.EPSILON, dtype), grad=grad)
+                                         epsilon=epsilon, grad=grad)
 
 
 def train(build: Builder, data: Dataset, config: TrainConfig, seeds: Sequence[int],
