@@ -32,18 +32,13 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from hw1.core import (LOSSES, Evaluator, Weights, check_stateless, forward, labels_as, map_runs,
+                      per_sample_loss, stack, unstack)
 from hw1.data import Dataset
 
-LOSSES = ("mse", "sparse_ce")
 OPTIMIZERS = ("adam", "sgd")
 OBJECTIVES = ("loss", "grad_norm_sq")
-EVAL_CHUNK = 8192  # samples per forward pass when evaluating full sets
 
-# every train() call compiles its own graph (a fresh model and optimizer per condition, by design),
-# which TensorFlow's retracing warning would otherwise report as a mistake
-tf.get_logger().setLevel("ERROR")
-
-Weights = list[np.ndarray]
 Builder = Callable[[], keras.Model]
 
 
@@ -65,6 +60,10 @@ class TrainConfig:
             column). It costs a backward pass over the training set, about as much as one epoch
             of training, so it is off unless asked for or needed by ``stop_grad_norm``.
         stop_train_acc: stop once every live run's training accuracy is ≥ this.
+        stop_train_loss: stop EACH run at the first evaluation where its full-set training loss is ≤ this:
+            from then on it is frozen (its weights and history end there, like a diverged run's), while
+            the others go on; training ends when no live run is left. ``TrainResult.stopped`` records the
+            epoch. A run that never gets there trains for ``epochs`` (the cap).
         stop_grad_norm: stop once every live run's full-data ‖∇L‖ is ≤ this (implies ``eval_grad_norm``).
     """
 
@@ -79,6 +78,7 @@ class TrainConfig:
     record_steps: bool = False
     eval_grad_norm: bool = False
     stop_train_acc: float | None = None
+    stop_train_loss: float | None = None
     stop_grad_norm: float | None = None
 
     def __post_init__(self) -> None:
@@ -110,11 +110,13 @@ class TrainResult:
         history: one row per (run, evaluated epoch): ``run, epoch, train_loss, [train_acc],
             [test_loss, test_acc], [grad_norm]`` (full training set, inference mode; ``grad_norm``,
             when measured, is ‖∇L‖₂ over all trainable parameters).
-        steps: one row per (run, step): ``run, step, loss, grad_norm`` of the mini-batch
-            (empty unless ``record_steps``).
+        steps: one row per (run, step): ``run, step, loss, grad_norm, diverged`` of the mini-batch
+            (empty unless ``record_steps``); from a run's first non-finite step on, its values are NaN
+            and ``diverged`` is true; after a run's ``stopped`` epoch, its values are NaN.
         weights: final trainable weights of each run (in ``model.trainable_variables`` order).
         diverged: per run, whether its objective became NaN/inf.
         snapshots: ``(run, epoch, weights)`` every ``snapshot_every`` epochs, epoch 0 included.
+        stopped: per run, the epoch at which it met ``stop_train_loss`` (its last history row), or None.
     """
 
     history: pd.DataFrame
@@ -122,17 +124,12 @@ class TrainResult:
     weights: list[Weights]
     diverged: list[bool]
     snapshots: list[tuple[int, int, Weights]] = field(default_factory=list)
+    stopped: list[int | None] = field(default_factory=list)
 
     @property
     def final(self) -> pd.DataFrame:
         """The last history row of each run."""
-        return self.history.groupby("run", sort=True).tail(1).reset_index(drop=True)
-
-
-def set_seed(seed: int) -> None:
-    """Seed Python, numpy and TensorFlow, and make TensorFlow ops deterministic."""
-    keras.utils.set_random_seed(int(seed))
-    tf.config.experimental.enable_op_determinism()
+        return self.history.groupby("run").tail(1).sort_values("run", kind="stable").reset_index(drop=True)
 
 
 def initial_weights(build: Builder, seed: int) -> Weights:
@@ -156,132 +153,6 @@ def median_run(result: "TrainResult") -> int:
     (the lower middle one for an even count); run 0 if all diverged."""
     final = result.final.set_index("run")["train_loss"].dropna().sort_values(kind="stable")
     return int(final.index[(len(final) - 1) // 2]) if len(final) else 0
-
-
-def stack(runs: Sequence[Weights]) -> list[np.ndarray]:
-    """Stack per-run weight lists along a new leading run axis."""
-    return [np.stack([w[i] for w in runs]) for i in range(len(runs[0]))]
-
-
-def unstack(stacked: Sequence[np.ndarray | tf.Tensor]) -> list[Weights]:
-    """Inverse of :func:`stack`."""
-    arrays = [np.asarray(s) for s in stacked]
-    return [[a[r] for a in arrays] for r in range(arrays[0].shape[0])]
-
-
-def per_sample_loss(logits: tf.Tensor, y: tf.Tensor, loss: str) -> tf.Tensor:
-    """Loss of each sample: squared error averaged over outputs, or softmax cross-entropy."""
-    if loss == "mse":
-        return tf.reduce_mean(tf.square(logits - y), axis=-1)
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(y, tf.int32), logits=logits)
-
-
-def loss_fn(model: keras.Model, loss: str) -> Callable[[Sequence[tf.Tensor], tf.Tensor, tf.Tensor], tf.Tensor]:
-    """``f(weights, x, y)`` = mean loss of ``model`` with ``weights`` on ``(x, y)``, in inference mode.
-
-    This is the function whose gradient, Hessian and sharpness hw1 measures.
-    """
-    _check_stateless(model)
-
-    def f(weights: Sequence[tf.Tensor], x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-        logits = forward(model, weights, x)
-        return tf.reduce_mean(per_sample_loss(logits, y, loss))
-
-    return f
-
-
-def _check_stateless(model: keras.Model) -> None:
-    stateful = [layer.name for layer in model.layers
-                if isinstance(layer, (keras.layers.BatchNormalization, keras.layers.Dropout))]
-    if stateful:
-        raise ValueError(f"model {model.name!r} has layers {stateful}; hw1 models must compute the same "
-                         "function in training and inference (no batch normalization, no dropout)")
-
-
-def forward(model: keras.Model, weights: Sequence[tf.Tensor], x: tf.Tensor) -> tf.Tensor:
-    """``model(x)`` with the given trainable weights (non-trainable state, e.g. an RNN's seed, held fixed)."""
-    outputs, _ = model.stateless_call(list(weights), [v.value for v in model.non_trainable_variables], x)
-    return outputs
-
-
-def map_runs(fn: Callable[..., object], stacked: Sequence[tf.Tensor], *per_run: tf.Tensor) -> object:
-    """Apply ``fn(weights, *args)`` to each run of stacked weights (and per-run args).
-
-    With one run this is a plain call (no ``vectorized_map`` overhead); outputs gain the run axis.
-    """
-    if stacked[0].shape[0] == 1:
-        out = fn([w[0] for w in stacked], *[a[0] for a in per_run])
-        return tf.nest.map_structure(lambda t: tf.expand_dims(t, 0), out)
-    return tf.vectorized_map(lambda e: fn(list(e[0]), *e[1]), (list(stacked), tuple(per_run)))
-
-
-class Evaluator:
-    """Full-set loss, accuracy and gradient norm of many parameter vectors of one model.
-
-    One compiled graph, reused for any number of runs: interpolation points, grid points
-    of a loss surface and perturbed copies are all "runs" here.
-
-    Example:
-        >>> ev = Evaluator(model, "sparse_ce")                     # doctest: +SKIP
-        >>> losses, accs = ev(stack([w1, w2]), x_test, y_test)    # doctest: +SKIP
-    """
-
-    def __init__(self, model: keras.Model, loss: str) -> None:
-        _check_stateless(model)
-        self.model, self.loss = model, loss
-        self.dtype = model.trainable_variables[0].dtype
-
-        def sums(weights: list[tf.Tensor], x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            logits = forward(model, weights, x)
-            total = tf.reduce_sum(per_sample_loss(logits, y, loss))
-            if loss == "mse":
-                return total, tf.zeros([])
-            correct = tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == tf.cast(y, tf.int32), tf.float32)
-            return total, tf.reduce_sum(correct)
-
-        def grad_sums(weights: list[tf.Tensor], x: tf.Tensor, y: tf.Tensor) -> list[tf.Tensor]:
-            with tf.GradientTape() as tape:
-                tape.watch(weights)
-                logits = forward(model, weights, x)
-                total = tf.reduce_sum(per_sample_loss(logits, y, loss))
-            return tape.gradient(total, weights)
-
-        self._sums = tf.function(lambda w, x, y: map_runs(lambda ww: sums(ww, x, y), w), reduce_retracing=True)
-        self._grads = tf.function(lambda w, x, y: map_runs(lambda ww: grad_sums(ww, x, y), w),
-                                  reduce_retracing=True)
-
-    def _tensors(self, stacked: Sequence[np.ndarray | tf.Tensor], x: np.ndarray | tf.Tensor,
-                 y: np.ndarray | tf.Tensor) -> tuple[list[tf.Tensor], tf.Tensor, tf.Tensor]:
-        stacked = [tf.cast(w, self.dtype) for w in stacked]
-        x = tf.cast(x, self.dtype)
-        y = tf.cast(y, self.dtype) if self.loss == "mse" else tf.cast(y, tf.int32)
-        return stacked, x, y
-
-    def __call__(self, stacked: Sequence[np.ndarray | tf.Tensor], x: np.ndarray | tf.Tensor,
-                 y: np.ndarray | tf.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Mean loss and accuracy (NaN for regression) of each run on the full set ``(x, y)``."""
-        stacked, x, y = self._tensors(stacked, x, y)
-        n = int(x.shape[0])
-        loss_sum = np.zeros(stacked[0].shape[0])
-        correct = np.zeros(stacked[0].shape[0])
-        for start in range(0, n, EVAL_CHUNK):
-            chunk_loss, chunk_correct = self._sums(stacked, x[start:start + EVAL_CHUNK], y[start:start + EVAL_CHUNK])
-            loss_sum += chunk_loss.numpy()
-            correct += chunk_correct.numpy()
-        acc = correct / n if self.loss != "mse" else np.full_like(correct, np.nan)
-        return loss_sum / n, acc
-
-    def grad_norm(self, stacked: Sequence[np.ndarray | tf.Tensor], x: np.ndarray | tf.Tensor,
-                  y: np.ndarray | tf.Tensor) -> np.ndarray:
-        """‖∇θ L‖₂ of each run, L the mean loss over the full set, over all trainable parameters."""
-        stacked, x, y = self._tensors(stacked, x, y)
-        n = int(x.shape[0])
-        total = None
-        for start in range(0, n, EVAL_CHUNK):
-            g = self._grads(stacked, x[start:start + EVAL_CHUNK], y[start:start + EVAL_CHUNK])
-            g = [t.numpy().astype(np.float64) for t in g]
-            total = g if total is None else [a + b for a, b in zip(total, g)]
-        return np.sqrt(sum(np.sum((t / n) ** 2, axis=tuple(range(1, t.ndim))) for t in total))
 
 
 class _Optimizer:
@@ -342,7 +213,6 @@ def train(build: Builder, data: Dataset, config: TrainConfig, seeds: Sequence[in
         >>> result = train(lambda: fc_net([20, 20]), function_data("np.sinc(5*x)", 256),
         ...                TrainConfig(epochs=2000, loss="mse"), seeds=[0, 1])   # doctest: +SKIP
     """
-    tf.config.experimental.enable_op_determinism()  # same seed, same numbers
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds must name at least one run")
@@ -350,7 +220,7 @@ def train(build: Builder, data: Dataset, config: TrainConfig, seeds: Sequence[in
     if len(start_weights) != len(seeds):
         raise ValueError(f"init has {len(start_weights)} runs but seeds has {len(seeds)}")
     model = build()
-    _check_stateless(model)
+    check_stateless(model)
     return _Trainer(model, data, config, seeds, start_weights).run(progress, label)
 
 
@@ -363,11 +233,14 @@ class _Trainer:
         self.variables = [tf.Variable(w, dtype=self.dtype) for w in stack(weights)]
         self.optimizer = _Optimizer(config.optimizer, config.learning_rate, self.variables)
         self.x = tf.constant(data.x_train, self.dtype)
-        self.y = tf.constant(data.y_train, self.dtype if config.loss == "mse" else tf.int32)
+        self.y = labels_as(data.y_train, config.loss, self.dtype)
         self.n = int(data.x_train.shape[0])
         self.batch = min(config.batch_size or self.n, self.n)
         self.steps_per_epoch = -(-self.n // self.batch)
         self.diverged = tf.Variable(tf.zeros([self.runs], tf.bool))
+        self.done = tf.Variable(tf.zeros([self.runs], tf.bool))  # met stop_train_loss: frozen, not trained on
+        self.stopped: list[int | None] = [None] * self.runs
+        self.frozen: dict[int, list[np.ndarray]] = {}
         self.evaluator = Evaluator(model, config.loss)
         # full batch: `count` is a Python int (one trace per distinct chunk length, static shapes).
         # XLA (jit_compile) was measured 8x SLOWER here for 100-step chunks: not used
@@ -396,11 +269,11 @@ class _Trainer:
                 objective, loss = map_runs(lambda w: self._objective(w, self.x, self.y), self.variables)
             else:
                 objective, loss = map_runs(self._objective, self.variables, x, y)
-            finite = tf.math.is_finite(objective) & ~self.diverged
+            finite = tf.math.is_finite(objective) & ~self.diverged & ~self.done
             total = tf.reduce_sum(tf.where(finite, objective, tf.zeros_like(objective)))
         grads = tape.gradient(total, self.variables)
         self.optimizer.apply(grads, self.variables)
-        self.diverged.assign(self.diverged | ~tf.math.is_finite(objective))
+        self.diverged.assign(self.diverged | (~tf.math.is_finite(objective) & ~self.done))
         if not self.config.record_steps:
             return None
         if self.config.objective == "grad_norm_sq":
@@ -450,6 +323,8 @@ class _Trainer:
         self.diverged.assign(diverged)
         rows = []
         for r in range(self.runs):
+            if r in self.frozen:  # stopped earlier: its history ended at its stopping epoch
+                continue
             row = {"run": r, "epoch": epoch, "train_loss": train_loss[r]}
             if self.config.loss != "mse":
                 row["train_acc"] = train_acc[r]
@@ -465,13 +340,27 @@ class _Trainer:
         return rows
 
     def _should_stop(self, rows: list[dict[str, float]]) -> bool:
-        live = [row for row, dead in zip(rows, self.diverged.numpy()) if not dead]
+        c = self.config
+        dead = self.diverged.numpy()
+        live = [row for row in rows if not dead[row["run"]]]
+        if c.stop_train_loss is not None:
+            for row in live:
+                if row["train_loss"] <= c.stop_train_loss:
+                    r = row["run"]
+                    self.stopped[r], self.frozen[r] = row["epoch"], [v[r].numpy() for v in self.variables]
+            self.done.assign([r in self.frozen for r in range(self.runs)])
+            live = [row for row in live if row["run"] not in self.frozen]
         if not live:
             return True
-        c = self.config
         if c.stop_train_acc is not None and all(row["train_acc"] >= c.stop_train_acc for row in live):
             return True
         return c.stop_grad_norm is not None and all(row["grad_norm"] <= c.stop_grad_norm for row in live)
+
+    def _restore_frozen(self) -> None:
+        """Put the stopped runs back at their stopping point (their masked steps still move them: Adam's momentum)."""
+        for r, weights in self.frozen.items():
+            for v, w in zip(self.variables, weights):
+                v[r].assign(w)
 
     def _snapshot(self, epoch: int, snapshots: list[tuple[int, int, Weights]]) -> None:
         for r, weights in enumerate(unstack([v.numpy() for v in self.variables])):
@@ -493,6 +382,7 @@ class _Trainer:
             count = min(events) - epoch
             losses, norms = self._run_epochs(tf.constant(epoch), count if self.batch == self.n else tf.constant(count))
             epoch += count
+            self._restore_frozen()
             if c.record_steps:
                 step_losses.append(losses.numpy())
                 step_norms.append(norms.numpy())
@@ -506,15 +396,23 @@ class _Trainer:
                                  or stop):
                     progress(_status(label, epoch, c.epochs, rows))
         diverged = [bool(d) for d in self.diverged.numpy()]
-        steps = pd.DataFrame(columns=["run", "step", "loss", "grad_norm"])
+        steps = pd.DataFrame(columns=["run", "step", "loss", "grad_norm", "diverged"])
         if step_losses:
             loss_arr, norm_arr = np.concatenate(step_losses), np.concatenate(step_norms)
+            # a run is diverged from its first non-finite step on; its later (frozen) values mean nothing
+            dead = np.logical_or.accumulate(~np.isfinite(loss_arr) | ~np.isfinite(norm_arr), axis=0)
+            loss_arr, norm_arr = np.where(dead, np.nan, loss_arr), np.where(dead, np.nan, norm_arr)
             n_steps = loss_arr.shape[0]
+            for r, epoch_stopped in enumerate(self.stopped):  # a stopped run's later steps were not taken
+                if epoch_stopped is not None:
+                    loss_arr[epoch_stopped * self.steps_per_epoch:, r] = np.nan
+                    norm_arr[epoch_stopped * self.steps_per_epoch:, r] = np.nan
             steps = pd.DataFrame({"run": np.repeat(np.arange(self.runs), n_steps),
                                   "step": np.tile(np.arange(1, n_steps + 1), self.runs),
-                                  "loss": loss_arr.T.reshape(-1), "grad_norm": norm_arr.T.reshape(-1)})
+                                  "loss": loss_arr.T.reshape(-1), "grad_norm": norm_arr.T.reshape(-1),
+                                  "diverged": dead.T.reshape(-1)})
         final = unstack([v.numpy() for v in self.variables])
-        return TrainResult(pd.DataFrame(history), steps, final, diverged, snapshots)
+        return TrainResult(pd.DataFrame(history), steps, final, diverged, snapshots, list(self.stopped))
 
 
 def _status(label: str, epoch: int, epochs: int, rows: list[dict[str, float]]) -> str:

@@ -18,8 +18,7 @@ import keras
 import numpy as np
 from sklearn.decomposition import PCA
 
-from hw1.hessian import flatten, unflatten
-from hw1.train import Evaluator, Weights, stack
+from hw1.core import Evaluator, Weights, flatten, stack, unflatten
 
 GRID_CHUNK = 128  # grid points per batched evaluation (bounds memory: chunk × samples × widest layer)
 

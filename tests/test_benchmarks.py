@@ -8,7 +8,7 @@ import tensorflow as tf
 from tensorflow.python.framework import ops as tf_ops
 
 from conftest import ROOT
-from hw1 import models, train
+from hw1 import core, models
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import floor  # noqa: E402
@@ -17,7 +17,7 @@ import floor  # noqa: E402
 def tensorflow_flops(model, input_shape):
     """FLOPs of the MatMul/Conv2D ops in the traced forward graph of one sample, by TF's registered statistics."""
     weights = [v.value for v in model.trainable_variables]
-    graph = tf.function(lambda x: train.forward(model, weights, x)).get_concrete_function(
+    graph = tf.function(lambda x: core.forward(model, weights, x)).get_concrete_function(
         tf.TensorSpec([1, *input_shape])).graph
     return [tf_ops.get_stats_for_node_def(graph, op.node_def, "flops").value
             for op in graph.get_operations() if op.type in ("MatMul", "Conv2D")]

@@ -1,0 +1,39 @@
+"""The weight-vector core: a model evaluated at parameter vectors it does not hold, chunked over runs and samples."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from hw1 import core, models
+
+
+def test_evaluator_over_many_runs_and_chunks_equals_keras_one_model_at_a_time(monkeypatch):
+    monkeypatch.setattr(core, "EVAL_CHUNK", 7)  # several sample chunks, the last one short
+    rng = np.random.default_rng(0)
+    x = rng.random((23, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 23)
+    model = models.fc_net([5], (4,), 3)
+    runs = []
+    for seed in range(core.RUN_CHUNK + 3):  # two run groups, the second one short
+        keras.utils.set_random_seed(seed)
+        runs.append([v.numpy() for v in models.fc_net([5], (4,), 3).trainable_variables])
+    losses, accs = core.Evaluator(model, "sparse_ce")(core.stack(runs), x, y)
+    for weights, loss, acc in zip(runs, losses, accs):
+        model.set_weights(weights)
+        logits = model(x).numpy().astype(np.float64)
+        log_p = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True)) \
+            - logits.max(1, keepdims=True)
+        assert loss == pytest.approx(-log_p[np.arange(23), y].mean(), rel=1e-5)
+        assert acc == pytest.approx(np.mean(logits.argmax(1) == y))
+
+
+def test_flatten_unflatten_and_stack_unstack_are_inverse():
+    w = [np.arange(6.0).reshape(2, 3), np.ones(3, np.float32)]
+    back = core.unflatten(core.flatten(w), w)
+    assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(w, back))
+    pair = core.unstack(core.stack([w, [2 * a for a in w]]))
+    assert np.array_equal(pair[1][0], 2 * w[0])
+    with pytest.raises(ValueError, match="5 entries; the model has 9 parameters"):
+        core.unflatten(np.zeros(5), w)
