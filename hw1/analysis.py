@@ -25,7 +25,8 @@ import pandas as pd
 import tensorflow as tf
 
 from hw1.data import Dataset, random_labels
-from hw1.train import EVAL_CHUNK, Evaluator, Weights, forward, map_runs, per_sample_loss, stack
+from hw1.core import Evaluator, Weights, forward, map_runs, per_sample_loss, stack
+from hw1.hessian import Batches, array_batches
 
 JACOBIAN_CHUNK = 256  # samples per batch_jacobian call: (chunk, classes, *input_shape) floats
 
@@ -78,12 +79,8 @@ def interpolate(model: keras.Model, start: Weights, end: Weights, alphas: Sequen
     Example:
         >>> interpolate(model, w_small_batch, w_large_batch, np.linspace(-1, 2, 31), mnist)  # doctest: +SKIP
     """
-    if len(start) != len(end) or any(np.shape(a) != np.shape(b) for a, b in zip(start, end)):
-        raise ValueError("start and end must be weights of the same architecture")
     alphas = np.asarray(alphas, dtype=np.float64)
-    points = [[((1.0 - a) * np.asarray(s, np.float64) + a * np.asarray(e, np.float64)).astype(np.asarray(s).dtype)
-               for s, e in zip(start, end)] for a in alphas]
-    stacked = stack(points)
+    stacked = interpolation_points(start, end, alphas)
     evaluate = _evaluator(model, loss)
     train_loss, train_acc = evaluate(stacked, data.x_train, data.y_train)
     test_loss, test_acc = evaluate(stacked, data.x_test, data.y_test)
@@ -91,30 +88,40 @@ def interpolate(model: keras.Model, start: Weights, end: Weights, alphas: Sequen
                          "test_loss": test_loss, "test_acc": test_acc})
 
 
+def interpolation_points(start: Weights, end: Weights, alphas: Sequence[float]) -> list[np.ndarray]:
+    """θα = (1 − α)·θ1 + α·θ2 for every α, stacked along a leading run axis (mixed in float64)."""
+    if len(start) != len(end) or any(np.shape(a) != np.shape(b) for a, b in zip(start, end)):
+        raise ValueError("start and end must be weights of the same architecture")
+    return stack([[((1.0 - a) * np.asarray(s, np.float64) + a * np.asarray(e, np.float64)).astype(np.asarray(s).dtype)
+                   for s, e in zip(start, end)] for a in np.asarray(alphas, np.float64)])
+
+
 # ---------------------------------------------------------------- sensitivity
 
 @functools.lru_cache(maxsize=8)
-def _jacobian_norms(model: keras.Model) -> tf.types.experimental.GenericFunction:
+def _jacobian_norms(model: keras.Model, softmax: bool = True) -> tf.types.experimental.GenericFunction:
     def norms(weights: list[tf.Tensor], x: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
             tape.watch(x)
-            probabilities = tf.nn.softmax(forward(model, weights, x), axis=-1)
+            outputs = forward(model, weights, x)
+            probabilities = tf.nn.softmax(outputs, axis=-1) if softmax else outputs
         jacobian = tape.batch_jacobian(probabilities, x)  # (n, classes, *input_shape)
         return tf.sqrt(tf.reduce_sum(tf.square(tf.reshape(jacobian, [tf.shape(x)[0], -1])), axis=1))
 
     return tf.function(norms, reduce_retracing=True)
 
 
-def input_jacobian_norms(model: keras.Model, weights: Weights, x: np.ndarray) -> np.ndarray:
+def input_jacobian_norms(model: keras.Model, weights: Weights, x: np.ndarray, *, softmax: bool = True) -> np.ndarray:
     """Per sample, the Frobenius norm of the Jacobian of the OUTPUT probabilities w.r.t. the INPUT.
 
     ‖∂ softmax(f(x)) / ∂x‖_F, summed over every (class, input element) pair; units: probability
     per unit of input (pixel intensity on [0, 1] for the image sets). Not the loss, not the
-    parameters: labels play no part.
+    parameters: labels play no part. ``softmax=False``: ‖∂f(x)/∂x‖_F of the outputs as they are
+    (a model that already outputs probabilities, or a regression model).
     """
     dtype = model.trainable_variables[0].dtype
     weights = [tf.constant(w, dtype) for w in weights]
-    fn = _jacobian_norms(model)
+    fn = _jacobian_norms(model, softmax)
     return np.concatenate([fn(weights, tf.constant(x[i:i + JACOBIAN_CHUNK], dtype)).numpy()
                            for i in range(0, len(x), JACOBIAN_CHUNK)]).astype(np.float64)
 
@@ -171,6 +178,13 @@ def sharpness(model: keras.Model, weights: Weights, x: np.ndarray, y: np.ndarray
     Example:
         >>> sharpness(model, weights, mnist.x_train, mnist.y_train, epsilon=1e-3)   # doctest: +SKIP
     """
+    return sharpness_on_batches(model, weights, array_batches(x, y), loss, epsilon=epsilon, steps=steps,
+                                starts=starts, seed=seed)
+
+
+def sharpness_on_batches(model: keras.Model, weights: Weights, batches: Batches, loss: str = "sparse_ce",
+                         epsilon: float = 1e-3, steps: int = 20, starts: int = 1, seed: int = 0) -> float:
+    """:func:`sharpness` of the mean loss over every chunk of ``batches`` (see :func:`hw1.hessian.array_batches`)."""
     if not (np.isfinite(epsilon) and epsilon >= 0):
         raise ValueError(f"epsilon={epsilon!r} must be a non-negative number")
     if steps < 0 or starts < 1:
@@ -180,18 +194,19 @@ def sharpness(model: keras.Model, weights: Weights, x: np.ndarray, y: np.ndarray
     bound = [epsilon * (np.abs(w) + 1.0) for w in theta]
     rng = np.random.default_rng(seed)
     delta = [np.stack([np.zeros_like(b)] + [rng.uniform(-b, b) for _ in range(starts - 1)]) for b in bound]
-    x_t = tf.constant(x, dtype)
-    y_t = tf.constant(y, dtype) if loss == "mse" else tf.constant(y, tf.int32)
     fn = _loss_and_gradient_sums(model, loss)
 
     def loss_and_gradient(delta: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         stacked = [tf.constant(t + d, dtype) for t, d in zip(theta, delta)]
-        total, grads = np.zeros(starts), [np.zeros_like(d) for d in delta]
-        for i in range(0, len(x), EVAL_CHUNK):
-            chunk_total, chunk_grads = fn(stacked, x_t[i:i + EVAL_CHUNK], y_t[i:i + EVAL_CHUNK])
+        total, grads, count = np.zeros(starts), [np.zeros_like(d) for d in delta], 0
+        for x, y in batches():
+            x = tf.cast(x, dtype)
+            y = tf.cast(y, dtype) if loss == "mse" else tf.cast(y, tf.int32)
+            chunk_total, chunk_grads = fn(stacked, x, y)
             total += chunk_total.numpy()
             grads = [g + c.numpy() for g, c in zip(grads, chunk_grads)]
-        return total / len(x), grads
+            count += int(x.shape[0])
+        return total / count, grads
 
     values, grads = loss_and_gradient(delta)
     base, best = values[0], values.max()

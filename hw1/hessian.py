@@ -2,7 +2,7 @@
 
 Every quantity here is about ``L(θ) = mean over (x, y) of the per-sample loss`` of a
 Keras model with parameters θ = ALL its trainable weights, in inference mode:
-exactly :func:`hw1.train.loss_fn`. Weights are given as a list of arrays in
+exactly :func:`hw1.core.loss_fn`. Weights are given as a list of arrays in
 ``model.trainable_variables`` order (what :func:`hw1.train.train` returns).
 
 - :func:`flatten` / :func:`unflatten`: one vector of all parameters and back, exactly.
@@ -11,60 +11,33 @@ exactly :func:`hw1.train.loss_fn`. Weights are given as a list of arrays in
 - :func:`hessian_eigenvalues`: ``numpy.linalg.eigvalsh`` of the symmetrized Hessian.
 - :func:`hessian_vector_product`: H·v by double back-propagation, never forming H
   (for models too large for the full matrix).
-- :func:`top_hessian_eigenvalue`: the largest eigenvalue by power iteration on H·v.
+- :func:`hvp_operator`: the same product as a function ``v ↦ H·v`` summed over chunks of
+  data (arrays or any iterable of batches), in the model's dtype or float64; what
+  :mod:`hw1.spectrum` (Lanczos, Hutchinson, SLQ) and the public API run on.
+- :func:`top_hessian_eigenvalue`: the largest eigenvalue by Lanczos on H·v, to a stated tolerance.
 - :func:`minimal_ratio`: the share of eigenvalues greater than a tolerance;
   :func:`curvature_at`: loss, ‖∇L‖ and the spectrum's summary at one point.
 
-Use a float64 model (``fc_net(..., dtype="float64")``) when "zero" matters: the
-rounding error of an eigenvalue is up to ~n·ε·max|λ|, ε = 2.2e-16 instead of 6e-8 (float32).
+Use float64 (``fc_net(..., dtype="float64")``, or ``dtype="float64"`` where offered) when
+"zero" matters: the rounding error of an eigenvalue is up to ~n·ε·max|λ|, ε = 2.2e-16
+instead of 6e-8 (float32).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from hw1.train import loss_fn
+from hw1 import spectrum
+from hw1.core import EVAL_CHUNK, ArrayLike, flatten, loss_fn, n_params, unflatten  # noqa: F401  (re-exported)
 
-ArrayLike = np.ndarray | tf.Tensor
-
+Batches = Callable[[], Iterable[tuple[ArrayLike, ArrayLike]]]  # a fresh pass over the data at every call
 
 # ---------------------------------------------------------------- flat parameter view
-
-def flatten(weights: Sequence[ArrayLike]) -> np.ndarray:
-    """All parameters as one vector (each array raveled in C order, in list order)."""
-    return np.concatenate([np.asarray(w).reshape(-1) for w in weights])
-
-
-def unflatten(vector: ArrayLike, like: keras.Model | Sequence[ArrayLike]) -> list[np.ndarray]:
-    """Inverse of :func:`flatten`: split ``vector`` into arrays shaped like ``like``.
-
-    Args:
-        vector: a flat vector of length n_params.
-        like: a model (its trainable variables) or a list of arrays giving the shapes and dtypes.
-
-    Raises:
-        ValueError: the vector's length is not the number of parameters.
-
-    Example:
-        >>> w = [np.ones((2, 3)), np.zeros(3)]
-        >>> [a.shape for a in unflatten(flatten(w), w)]
-        [(2, 3), (3,)]
-    """
-    templates = like.trainable_variables if isinstance(like, keras.Model) else like
-    shapes = [tuple(t.shape) for t in templates]
-    dtypes = [np.dtype(getattr(t.dtype, "as_numpy_dtype", t.dtype)) for t in templates]
-    vector = np.asarray(vector).reshape(-1)
-    sizes = [int(np.prod(s)) for s in shapes]
-    if vector.size != sum(sizes):
-        raise ValueError(f"vector has {vector.size} entries; the model has {sum(sizes)} parameters")
-    parts = np.split(vector, np.cumsum(sizes)[:-1])
-    return [p.reshape(s).astype(d) for p, s, d in zip(parts, shapes, dtypes)]
-
 
 def get_flat(model: keras.Model) -> np.ndarray:
     """The model's trainable parameters as one vector."""
@@ -75,11 +48,6 @@ def set_flat(model: keras.Model, vector: ArrayLike) -> None:
     """Write one vector back into the model's trainable variables (exact inverse of :func:`get_flat`)."""
     for variable, value in zip(model.trainable_variables, unflatten(vector, model)):
         variable.assign(value)
-
-
-def n_params(model: keras.Model) -> int:
-    """Number of trainable parameters."""
-    return int(sum(np.prod(v.shape) for v in model.trainable_variables))
 
 
 # ---------------------------------------------------------------- compiled operations
@@ -119,6 +87,27 @@ class _Curvature:
 
         self.hessian = tf.function(hessian, reduce_retracing=True)
         self.hvp = tf.function(hvp, reduce_retracing=True)
+        self.value_and_gradient = tf.function(value_and_gradient, reduce_retracing=True)
+
+    def batch(self, x: ArrayLike, y: ArrayLike) -> tuple[tf.Tensor, tf.Tensor]:
+        """One chunk of data as the compiled functions want it."""
+        if self.loss == "mse":
+            return tf.cast(x, self.dtype), tf.cast(y, self.dtype)
+        return tf.cast(x, self.dtype), tf.cast(y, tf.int32)
+
+    def theta(self, weights: Sequence[ArrayLike] | ArrayLike) -> tf.Tensor:
+        theta = weights if isinstance(weights, np.ndarray) and weights.ndim == 1 else flatten(weights)
+        if theta.size != sum(self.sizes):
+            raise ValueError(f"weights have {theta.size} parameters; the model has {sum(self.sizes)}")
+        return tf.constant(theta, self.dtype)
+
+    def chunks(self, batches: Batches) -> Iterable[tuple[int, tf.Tensor, tf.Tensor]]:
+        """``(count, x, y)`` of each chunk of one pass over the data."""
+        for x, y in batches():
+            x, y = self.batch(x, y)
+            count = int(x.shape[0])
+            if count:
+                yield count, x, y
 
     def tensors(self, weights: Sequence[ArrayLike] | ArrayLike, x: ArrayLike,
                 y: ArrayLike) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -134,6 +123,120 @@ def _curvature(model: keras.Model, loss: str) -> _Curvature:
     if loss not in ("mse", "sparse_ce"):
         raise ValueError(f"loss={loss!r}; choose one of mse, sparse_ce")
     return _Curvature(model, loss)
+
+
+# ---------------------------------------------------------------- data in chunks, models in another dtype
+
+def array_batches(x: ArrayLike, y: ArrayLike, size: int = EVAL_CHUNK) -> Batches:
+    """``(x, y)`` as chunks of ``size`` samples, sliced lazily (each pass converts one chunk at a time)."""
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
+    return lambda: ((x[i:i + size], y[i:i + size]) for i in range(0, len(x), size))
+
+
+def _clone_in(model: keras.Model, dtype: str) -> keras.Model:
+    """A clone of a Sequential or functional ``model`` (nested ones too) whose float inputs and layers are ``dtype``."""
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if isinstance(layer, keras.Model):
+            return _clone_in(layer, dtype)
+        return layer.__class__.from_config({**layer.get_config(), "dtype": dtype})
+
+    inputs = [keras.Input(batch_shape=tuple(t.shape), dtype=dtype if "float" in str(t.dtype) else t.dtype)
+              for t in model.inputs]
+    return keras.models.clone_model(model, input_tensors=inputs[0] if len(inputs) == 1 else inputs,
+                                    clone_function=clone)
+
+
+@functools.lru_cache(maxsize=8)
+def _twin(model: keras.Model, dtype: str) -> keras.Model:
+    try:
+        twin = _clone_in(model, dtype)
+    except Exception as error:  # subclassed models, custom layers without get_config
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"model {model.name!r} cannot be rebuilt in {dtype} ({reason}); build it with "
+                         f"dtype={dtype!r} yourself, or measure in its own dtype") from None
+    if [tuple(v.shape) for v in twin.weights] != [tuple(v.shape) for v in model.weights]:
+        raise ValueError(f"model {model.name!r} cannot be rebuilt in {dtype}: its clone has other weights")
+    return twin
+
+
+def in_dtype(model: keras.Model, dtype: str | None) -> keras.Model:
+    """``model`` computing in ``dtype``: itself if it already does (or ``dtype`` is None), else a float twin.
+
+    The twin is a clone (Sequential, functional, nested) whose layers compute in ``dtype``; it is
+    cached per (model, dtype) and its non-trainable variables (e.g. batch-normalization statistics)
+    are refreshed from ``model`` at every call. Trainable weights are always passed explicitly.
+    """
+    if dtype is None or model.trainable_variables[0].dtype == dtype:
+        return model
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype={dtype!r}; choose 'float32' or 'float64'")
+    twin = _twin(model, dtype)
+    for target, source in zip(twin.non_trainable_variables, model.non_trainable_variables):
+        target.assign(tf.cast(source.value, target.dtype))
+    return twin
+
+
+def hvp_operator(model: keras.Model, weights: Sequence[ArrayLike], batches: Batches, loss: str,
+                 dtype: str | None = None) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+    """``v ↦ H·v`` (float64 numpy) for the mean loss over all chunks of ``batches``, and n_params.
+
+    Each product is one compiled double back-propagation per chunk, weighted by the chunk's
+    share of the samples, so the result equals the full-set H·v while memory is one chunk's.
+
+    Args:
+        model, weights, loss: as in :func:`hessian_vector_product`.
+        batches: a callable returning a fresh iterable of ``(x, y)`` chunks (see :func:`array_batches`).
+        dtype: compute in this dtype ("float64" on a float32 model uses a float64 twin); None: the model's.
+    """
+    ops = _curvature(in_dtype(model, dtype), loss)
+    theta = ops.theta(weights)
+    total = sum(count for count, _, _ in ops.chunks(batches))
+    if total == 0:
+        raise ValueError("the data have no samples")
+
+    def matvec(vector: np.ndarray) -> np.ndarray:
+        v = tf.constant(np.asarray(vector).reshape(-1), ops.dtype)
+        product = np.zeros(int(theta.shape[0]))
+        for count, x, y in ops.chunks(batches):
+            product += (count / total) * ops.hvp(theta, v, x, y).numpy()
+        return product
+
+    return matvec, int(theta.shape[0])
+
+
+def loss_and_gradient(model: keras.Model, weights: Sequence[ArrayLike], batches: Batches, loss: str,
+                      dtype: str | None = None) -> tuple[float, np.ndarray]:
+    """The full-set mean loss and its gradient (flat, float64), summed over the chunks of ``batches``."""
+    ops = _curvature(in_dtype(model, dtype), loss)
+    theta = ops.theta(weights)
+    value, grad, total = 0.0, np.zeros(int(theta.shape[0])), 0
+    for count, x, y in ops.chunks(batches):
+        chunk_value, chunk_grad = ops.value_and_gradient(theta, x, y)
+        value += count * float(chunk_value.numpy())
+        grad += count * chunk_grad.numpy().astype(np.float64)
+        total += count
+    if total == 0:
+        raise ValueError("the data have no samples")
+    return value / total, grad / total
+
+
+def batched_loss_gradient_hessian(model: keras.Model, weights: Sequence[ArrayLike], batches: Batches, loss: str,
+                                  dtype: str | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+    """:func:`loss_gradient_hessian` summed over the chunks of ``batches`` (float64 arrays)."""
+    ops = _curvature(in_dtype(model, dtype), loss)
+    theta = ops.theta(weights)
+    n = int(theta.shape[0])
+    value, grad, hessian, total = 0.0, np.zeros(n), np.zeros((n, n)), 0
+    for count, x, y in ops.chunks(batches):
+        v, g, h = ops.hessian(theta, x, y)
+        value += count * float(v.numpy())
+        grad += count * g.numpy().astype(np.float64)
+        hessian += count * h.numpy().astype(np.float64)
+        total += count
+    if total == 0:
+        raise ValueError("the data have no samples")
+    return value / total, grad / total, hessian / total
 
 
 # ---------------------------------------------------------------- public measurements
@@ -155,11 +258,8 @@ def exact_hessian(model: keras.Model, weights: Sequence[ArrayLike], x: ArrayLike
 
 def loss_gradient_hessian(model: keras.Model, weights: Sequence[ArrayLike], x: ArrayLike, y: ArrayLike,
                           loss: str) -> tuple[float, np.ndarray, np.ndarray]:
-    """The mean loss L, its gradient ∇L (flat) and its Hessian, from one compiled call (float64 arrays)."""
-    ops = _curvature(model, loss)
-    theta, x, y = ops.tensors(weights, x, y)
-    value, grad, hessian = ops.hessian(theta, x, y)
-    return float(value.numpy()), grad.numpy().astype(np.float64), hessian.numpy().astype(np.float64)
+    """The mean loss L, its gradient ∇L (flat) and its Hessian (float64 arrays), one compiled call per chunk."""
+    return batched_loss_gradient_hessian(model, weights, array_batches(x, y), loss)
 
 
 def hessian_eigenvalues(hessian: np.ndarray) -> np.ndarray:
@@ -192,41 +292,36 @@ def hessian_vector_product(model: keras.Model, weights: Sequence[ArrayLike], x: 
 
 
 def top_hessian_eigenvalue(model: keras.Model, weights: Sequence[ArrayLike], x: ArrayLike, y: ArrayLike,
-                           loss: str, iterations: int = 100, rtol: float = 1e-4, seed: int = 0) -> float:
-    """The largest (most positive) Hessian eigenvalue, by power iteration on Hessian-vector products.
+                           loss: str, *, rtol: float = 1e-3, seed: int = 0, dtype: str | None = "float64",
+                           max_iterations: int = 300, iterations: int | None = None) -> float:
+    """The largest (most positive) Hessian eigenvalue of the mean loss on ``(x, y)``, by Lanczos.
 
-    Power iteration converges to the eigenvalue of largest magnitude; if that one is
-    negative, the iteration is repeated on H − λI (whose top eigenvalue is λ_max − λ).
-    Stops when the Rayleigh quotient changes by less than ``rtol`` (relative) or after
-    ``iterations`` products. Cost: one compiled H·v per iteration, no n×n matrix.
+    Lanczos with full reorthogonalization on Hessian-vector products (:func:`hvp_operator`,
+    chunked over the data), stopped when the top Ritz value θ has residual
+    ``‖H·y − θ·y‖ ≤ rtol·|θ|`` — so an eigenvalue lies within ``rtol`` (relative) of the result,
+    also when the top two eigenvalues are close or a negative one dominates in magnitude.
+
+    Args:
+        model, weights, x, y, loss: as in :func:`hessian_vector_product`.
+        rtol: the relative tolerance above.
+        seed: seeds the random start vector.
+        dtype: "float64" (default: computed in a float64 twin of the model, for small curvatures),
+            "float32", or None for the model's own dtype.
+        max_iterations: at most this many products; not converged by then raises RuntimeError.
+        iterations: legacy cap (the old power-iteration argument): stops there with a
+            RuntimeWarning instead of an error when not yet converged.
+
+    Returns:
+        λmax, in loss units per squared parameter unit.
 
     Example:
         >>> top_hessian_eigenvalue(model, weights, x_train, y_train, "sparse_ce")   # doctest: +SKIP
     """
-    ops = _curvature(model, loss)
-    theta, x_t, y_t = ops.tensors(weights, x, y)
-    product = lambda v: ops.hvp(theta, tf.constant(v, ops.dtype), x_t, y_t).numpy().astype(np.float64)  # noqa: E731
-    start = np.random.default_rng(seed).standard_normal(int(theta.shape[0]))
-    top = _power_iteration(product, start, iterations, rtol)
-    if top < 0:
-        top = _power_iteration(lambda v: product(v) - top * v, start, iterations, rtol) + top
-    return float(top)
-
-
-def _power_iteration(product: Callable[[np.ndarray], np.ndarray], start: np.ndarray, iterations: int,
-                     rtol: float) -> float:
-    v = start / np.linalg.norm(start)
-    estimate = np.nan
-    for _ in range(iterations):
-        hv = product(v)
-        previous, estimate = estimate, float(v @ hv)
-        norm = np.linalg.norm(hv)
-        if norm == 0.0:
-            return 0.0
-        v = hv / norm
-        if abs(estimate - previous) <= rtol * abs(estimate):
-            break
-    return estimate
+    matvec, n = hvp_operator(model, weights, array_batches(x, y), loss, dtype=dtype)
+    values, _, _ = spectrum.lanczos_eigenvalues(matvec, n, 1, rtol=rtol, seed=seed,
+                                                max_iterations=iterations or max_iterations,
+                                                strict=iterations is None)
+    return float(values[0])
 
 
 def minimal_ratio(eigenvalues: ArrayLike, tol: float) -> float:

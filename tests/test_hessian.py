@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hw1 import hessian, models, train
+from hw1 import core, hessian, models, train
 
 X_REG = np.linspace(-1.0, 1.0, 12).reshape(-1, 1)
 Y_REG = np.sin(3.0 * X_REG)
@@ -28,7 +28,7 @@ def _tiny(loss: str) -> tuple:
 
 def _gradient(model, theta: np.ndarray, x, y, loss: str) -> np.ndarray:
     """∇L by one plain GradientTape (independent of hw1.hessian's compiled functions)."""
-    f = train.loss_fn(model, loss)
+    f = core.loss_fn(model, loss)
     weights = [tf.constant(w) for w in hessian.unflatten(theta, model)]
     yt = tf.constant(y, tf.float64) if loss == "mse" else tf.constant(y, tf.int32)
     with tf.GradientTape() as tape:
@@ -125,3 +125,68 @@ def test_gradient_norm_minimization_lowers_the_gradient_by_orders_of_magnitude()
     design = np.hstack([data.x_train, np.ones_like(data.x_train)]).astype(np.float64)
     solution = np.linalg.lstsq(design, data.y_train.astype(np.float64), rcond=None)[0].ravel()
     assert np.allclose(hessian.flatten(walked.weights[0]), solution, atol=1e-5)
+
+
+# ---------------------------------------------------------------- Lanczos, chunks, float64 (issue 13)
+
+def _close_pair_problem():
+    """A float32 linear model, MSE, whose Hessian 2/N·AᵀA (A = [X 1]) has eigenvalues 10, 9.99, 4, 1, 2.
+
+    The top two differ by 0.1 %: power iteration would need thousands of products to separate them.
+    """
+    n_samples = 16
+    q, _ = np.linalg.qr(np.hstack([np.ones((n_samples, 1)), np.random.default_rng(0).standard_normal((n_samples, 4))]))
+    q[:, 0] = np.abs(q[:, 0])  # the ones column, normalized: the bias direction (eigenvalue 2)
+    wanted = np.array([10.0, 9.99, 4.0, 1.0])
+    x = q[:, 1:] * np.sqrt(wanted * n_samples / 2.0)
+    y = np.random.default_rng(1).standard_normal((n_samples, 1))
+    model = models.fc_net([], input_shape=(4,), output_dim=1)  # float32
+    weights = [np.random.default_rng(2).standard_normal(v.shape).astype(np.float32) for v in model.trainable_variables]
+    return model, weights, x, y, np.sort(np.r_[wanted, 2.0])[::-1]
+
+
+def _eigsh_top(model64, weights, x, y, loss, k=2):
+    """Top-k eigenvalues by ARPACK on a LinearOperator of float64 Hessian-vector products."""
+    from scipy.sparse.linalg import LinearOperator, eigsh
+    n = hessian.n_params(model64)
+    op = LinearOperator((n, n), matvec=lambda v: hessian.hessian_vector_product(model64, weights, x, y, loss, v),
+                        dtype=np.float64)
+    return np.sort(eigsh(op, k=k, which="LA", tol=1e-12, ncv=n)[0])[::-1]
+
+
+def test_top_eigenvalue_separates_a_close_pair_like_scipy_eigsh():
+    model, weights, x, y, exact = _close_pair_problem()
+    model64 = models.fc_net([], input_shape=(4,), output_dim=1, dtype="float64")
+    reference = _eigsh_top(model64, [w.astype(np.float64) for w in weights], x, y, "mse")
+    assert reference == pytest.approx(exact[:2], rel=1e-10)  # eigsh agrees with the construction
+    top = hessian.top_hessian_eigenvalue(model, weights, x, y, "mse", rtol=1e-3, dtype="float64")
+    assert abs(top - reference[0]) <= 1e-3 * reference[0]
+    assert abs(top - reference[0]) < abs(reference[1] - reference[0])  # the top one, not its neighbour
+    # float32 HVPs converge too, to float32 accuracy
+    assert hessian.top_hessian_eigenvalue(model, weights, x, y, "mse", dtype="float32") == pytest.approx(
+        reference[0], rel=1e-3)
+
+
+def test_top_eigenvalue_of_a_float32_net_in_float64_matches_eigsh_and_chunking_changes_nothing(monkeypatch):
+    # a float32 tanh classifier measured through its float64 twin vs eigsh on a model BUILT in float64
+    build32 = lambda: models.fc_net([5], input_shape=(2,), output_dim=3, activation="tanh")  # noqa: E731
+    model = build32()
+    weights = [w.astype(np.float32) for w in train.initial_weights(build32, 4)]
+    model64 = models.fc_net([5], input_shape=(2,), output_dim=3, activation="tanh", dtype="float64")
+    reference = _eigsh_top(model64, [w.astype(np.float64) for w in weights], X_CLS, Y_CLS, "sparse_ce")
+    top = hessian.top_hessian_eigenvalue(model, weights, X_CLS, Y_CLS, "sparse_ce", rtol=1e-6)
+    assert top == pytest.approx(reference[0], rel=1e-6)
+    # HVPs summed over chunks of 3 samples equal the one-call product
+    v = np.random.default_rng(0).standard_normal(hessian.n_params(model))
+    whole = hessian.hessian_vector_product(model64, weights, X_CLS, Y_CLS, "sparse_ce", v)
+    matvec, _ = hessian.hvp_operator(model, weights, hessian.array_batches(X_CLS, Y_CLS, size=3), "sparse_ce",
+                                     dtype="float64")
+    np.testing.assert_allclose(matvec(v), whole, rtol=1e-10, atol=1e-12 * np.abs(whole).max())
+
+
+def test_top_eigenvalue_raises_when_not_converged_and_the_legacy_cap_warns():
+    model, weights, x, y, _ = _close_pair_problem()
+    with pytest.raises(RuntimeError, match="did not converge"):
+        hessian.top_hessian_eigenvalue(model, weights, x, y, "mse", rtol=1e-12, max_iterations=2)
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        hessian.top_hessian_eigenvalue(model, weights, x, y, "mse", rtol=1e-12, iterations=2)

@@ -1,0 +1,150 @@
+"""Benchmark: hw1's public measurements on a user's model (issue 13 targets).
+
+Protocol: the 784-128-10 ReLU MLP (101,770 parameters) ending in softmax, compiled with
+"sparse_categorical_crossentropy" and trained with ``model.fit`` (5 epochs, batch 64, Adam) on
+the 4,000 bundled MNIST training images (``hw1.data.load("mnist_bundled")``); then, on those
+4,000 images, in float32 unless said otherwise:
+
+- one full-set gradient vs one full-set Hessian-vector product (target: HVP ≤ 3× gradient);
+- the top Hessian eigenvalue to rtol 1e-3 by Lanczos (target ≤ 2 s; float64 too);
+- the Hessian trace by Hutchinson, 100 probes (target ≤ 15 s); the SLQ density, defaults (≤ 15 s);
+- peak memory (resident set, each case in a fresh process) of the top eigenvalue + 10 trace
+  probes on 4,000 images as arrays vs 60,000 images (the 4,000 tiled 15×) as a tf.data.Dataset
+  (target: 60,000 no more than 4,000), and on 60,000 images as numpy arrays.
+
+Times are wall-clock medians of 3 runs after one warm-up call (which traces the graphs; the
+first call's time is reported too). Run: ``python benchmarks/bench_measure.py``; writes
+``benchmarks/results_measure.csv`` (metric, value, unit, target).
+"""
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+
+def build():
+    import keras
+    return keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                             keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+
+
+def rss_mb(field: str) -> float:
+    """VmRSS (current) or VmHWM (peak) of this process, in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def memory_case(weights_file: str, case: str) -> None:
+    """Child process: one measurement on one data layout; prints peak and baseline RSS and the values."""
+    import tensorflow as tf
+
+    import hw1
+    from hw1 import data
+    mnist = data.load("mnist_bundled")
+    x, y = mnist.x_train, mnist.y_train
+    model = build()
+    model.compile(loss="sparse_categorical_crossentropy")
+    with np.load(weights_file) as saved:
+        model.set_weights([saved[f"w{i}"] for i in range(len(saved.files))])
+    if case == "4000 arrays":
+        source = (x, y)
+    elif case == "60000 tf.data (4000 tiled)":
+        source = tf.data.Dataset.from_tensors((x, y)).repeat(15)  # 15 batches of 4,000: 60,000 samples
+    else:  # 60000 arrays
+        source = (np.tile(x, (15, 1, 1, 1)), np.tile(y, 15))
+    baseline = rss_mb("VmRSS")
+    top = hw1.hessian_eigenvalues(model, source, rtol=1e-3)[0]
+    trace = hw1.hessian_trace(model, source, probes=10).trace
+    print(f"RESULT {rss_mb('VmHWM'):.1f} {baseline:.1f} {top:.10g} {trace:.10g}")
+
+
+def timed(fn, repeats: int = 3) -> tuple[float, float, object]:
+    """(first call seconds, median of the next ``repeats`` calls, last result)."""
+    start = time.perf_counter()
+    result = fn()
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return first, statistics.median(times), result
+
+
+def main() -> None:
+    import keras
+    import pandas as pd
+
+    import hw1
+    from hw1 import data, hessian, measure
+    keras.utils.set_random_seed(0)
+    mnist = data.load("mnist_bundled")
+    x, y = mnist.x_train, mnist.y_train
+    model = build()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=5, batch_size=64, verbose=0)
+    rows = []
+
+    def add(metric, value, unit, target=""):
+        rows.append({"metric": metric, "value": value, "unit": unit, "target": target})
+        print(f"{metric:55s} {value:12.4g} {unit:8s} {target}")
+
+    add("parameters", hessian.n_params(model), "count")
+    for dtype in ("float32", "float64"):
+        problem = measure._problem(model, (x, y), None, None, dtype)
+        matvec, n = measure._operator(problem)
+        v = np.random.default_rng(0).standard_normal(n)
+        _, gradient, _ = timed(lambda: hessian.loss_and_gradient(problem.view, problem.weights, problem.batches,
+                                                                 problem.loss), repeats=5)
+        _, product, _ = timed(lambda: matvec(v), repeats=5)
+        add(f"full-set gradient ({dtype})", gradient, "s")
+        add(f"full-set Hessian-vector product ({dtype})", product, "s")
+        add(f"HVP / gradient ({dtype})", product / gradient, "ratio", "<= 3")
+    for dtype in ("float32", "float64"):
+        first, warm, top = timed(lambda: hw1.hessian_eigenvalues(model, (x, y), rtol=1e-3, dtype=dtype))
+        add(f"top eigenvalue, rtol 1e-3 ({dtype}), first call", first, "s")
+        add(f"top eigenvalue, rtol 1e-3 ({dtype})", warm, "s", "<= 2" if dtype == "float32" else "")
+        add(f"top eigenvalue value ({dtype})", float(top[0]), "loss/θ²")
+    _, warm, (trace, stderr, _) = timed(lambda: hw1.hessian_trace(model, (x, y), probes=100), repeats=1)
+    add("trace, 100 Hutchinson probes", warm, "s", "<= 15")
+    add("trace value", trace, "loss/θ²")
+    add("trace standard error", stderr, "loss/θ²")
+    _, warm, density = timed(lambda: hw1.hessian_density(model, (x, y)), repeats=1)
+    add("SLQ density (1 probe, 80 steps)", warm, "s", "<= 15")
+    add("SLQ density integral", float(np.trapezoid(density.density, density.grid)), "")
+
+    with tempfile.TemporaryDirectory() as folder:
+        weights_file = str(Path(folder) / "weights.npz")
+        np.savez(weights_file, **{f"w{i}": w for i, w in enumerate(model.get_weights())})
+        for case in ("4000 arrays", "60000 tf.data (4000 tiled)", "60000 arrays"):
+            done = subprocess.run([sys.executable, __file__, "--memory-case", weights_file, case],
+                                  capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+            line = [row for row in done.stdout.splitlines() if row.startswith("RESULT")]
+            if not line:
+                raise RuntimeError(f"memory case {case!r} failed: {done.stderr[-2000:]}")
+            peak, baseline, top, trace = map(float, line[0].split()[1:])
+            add(f"peak RSS, λmax + 10 trace probes, {case}", peak, "MB",
+                "<= the 4000 case" if "tf.data" in case else "")
+            add(f"RSS added by the measurement, {case}", peak - baseline, "MB")
+            add(f"top eigenvalue value, {case}", top, "loss/θ²")
+    pd.DataFrame(rows).to_csv(ROOT / "benchmarks" / "results_measure.csv", index=False)
+    print("wrote", ROOT / "benchmarks" / "results_measure.csv")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--memory-case":
+        memory_case(sys.argv[2], sys.argv[3])
+    else:
+        main()
