@@ -2,25 +2,30 @@
 # Set up .venv (created or reused), run every experiment, regenerate the figures and build the report.
 #
 #   bash run_all.sh [--profile smoke|default|full] [--only NAME...] [--out DIR] [--seed N] [--fresh]
+#                   [--dataset NAME] [--data-dir DIR]
 #
-# A killed run resumes where it stopped when started again with the same arguments.
+# The experiments are the scripts experiments/part*.py, in their order. --dataset and --data-dir go to
+# the scripts that take a dataset. A killed run resumes where it stopped when started again with the
+# same arguments. The report (DIR/REPORT.md and the self-contained DIR/report.html) is written last.
 set -euo pipefail
+caller="$PWD"
 cd "$(dirname "$0")"
+repo="$PWD"
 
-EXPERIMENTS=(
-    part1_simulate_function part1_actual_task
-    part2_visualize_optimization part2_gradient_norm part2_minimal_ratio part2_error_surface
-    part3_random_labels part3_params_vs_generalization part3_interpolation part3_sensitivity
-)
-usage="usage: bash run_all.sh [--profile smoke|default|full] [--only NAME...] [--out DIR] [--seed N] [--fresh]"
+mapfile -t EXPERIMENTS < <(cd experiments && ls part*.py | sed 's/\.py$//')
+usage="usage: bash run_all.sh [--profile smoke|default|full] [--only NAME...] [--out DIR] [--seed N] [--fresh] [--dataset NAME] [--data-dir DIR]"
 fail() { echo "run_all.sh: error: $1 ($usage)" >&2; exit 2; }
 
-profile=default out=results seed=0 fresh=() only=()
+profile=default out=results seed=0 fresh=() only=() data=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --profile) [ $# -ge 2 ] || fail "--profile needs a value"; profile="$2"; shift 2 ;;
         --out) [ $# -ge 2 ] || fail "--out needs a folder"; out="$2"; shift 2 ;;
         --seed) [ $# -ge 2 ] || fail "--seed needs a value"; seed="$2"; shift 2 ;;
+        --dataset) [ $# -ge 2 ] || fail "--dataset needs a value"; data+=(--dataset "$2"); shift 2 ;;
+        --data-dir) [ $# -ge 2 ] || fail "--data-dir needs a folder"
+                    case "$2" in /*) dir="$2" ;; *) dir="$caller/$2" ;; esac
+                    data+=(--data-dir "$dir"); shift 2 ;;
         --fresh) fresh=(--fresh); shift ;;
         --only) shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do only+=("$1"); shift; done
                 [ ${#only[@]} -gt 0 ] || fail "--only needs at least one experiment name" ;;
@@ -29,27 +34,24 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$profile" in smoke|default|full) ;; *) fail "unknown --profile '$profile'; choose smoke, default or full" ;; esac
-[[ "$seed" =~ ^[0-9]+$ ]] || fail "--seed '$seed' is not a non-negative integer"
+[[ "$seed" =~ ^[0-9]+$ ]] && [ "${#seed}" -le 7 ] && [ "$seed" -le 4000000 ] \
+    || fail "--seed '$seed' is not an integer from 0 to 4,000,000"
 for name in "${only[@]}"; do
     [[ " ${EXPERIMENTS[*]} " == *" $name "* ]] || fail "unknown experiment '$name' in --only; choose from: ${EXPERIMENTS[*]}"
 done
+case "$out" in /*) ;; *) out="$caller/$out" ;; esac  # relative to where the command was given
 
 source scripts/ensure_venv.sh
 
 start=$SECONDS
 for name in "${EXPERIMENTS[@]}"; do
     [ ${#only[@]} -eq 0 ] || [[ " ${only[*]} " == *" $name "* ]] || continue
-    if [ ! -f "experiments/$name.py" ]; then
-        echo "[run_all] $name: not implemented yet, skipped" >&2
-        continue
-    fi
+    takes_data=()
+    if [ ${#data[@]} -gt 0 ] && grep -q "dataset=True" "experiments/$name.py"; then takes_data=("${data[@]}"); fi
     echo "[run_all] $name (profile $profile)" >&2
-    .venv/bin/python "experiments/$name.py" --profile "$profile" --out "$out" --seed "$seed" "${fresh[@]}"
+    .venv/bin/python "experiments/$name.py" --profile "$profile" --out "$out" --seed "$seed" "${fresh[@]}" \
+        "${takes_data[@]}"
 done
-echo "[run_all] regenerating figures from the CSVs" >&2
-.venv/bin/python -m hw1.plots "$out" > /dev/null
-if [ -f hw1/report.py ]; then
-    echo "[run_all] building the report" >&2
-    .venv/bin/python -m hw1.report "$out" --link-figures
-fi
-echo "[run_all] done in $((SECONDS - start)) s; results, figures and report are in $out/" >&2
+echo "[run_all] building the report" >&2
+.venv/bin/python -m hw1.report "$out"
+echo "[run_all] done in $((SECONDS - start)) s; results, figures and report are in $out/ (open $out/report.html)" >&2

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from hw1 import results  # noqa: E402
+from hw1 import experiment, results  # noqa: E402
 
 
 def main() -> None:
@@ -39,7 +39,7 @@ def main() -> None:
     from reference_part2 import minimal_ratio
     print(f"[bench] hw1 {hw1_seconds:.1f} s; timing the usual way ({args.budget:g} s budget) ...", file=sys.stderr)
     ref = minimal_ratio(info["settings"], args.budget)
-    print(f"machine: {results.machine()}")
+    print(f"machine: {experiment.machine()}")
     print(f"hw1, {info['settings']['runs']} runs (default profile): {hw1_seconds:8.1f} s")
     print(f"usual way, estimated:              {ref['seconds']:8.1f} s  (measured {ref['measured_seconds']:.1f} s, "
           f"{ref['fraction']:.1%} of it)")

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import keras  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hw1 import data, models, results, train  # noqa: E402
+from hw1 import data, experiment, models, results, train  # noqa: E402
 
 STEPS = 2000
 FIT_PER_EPOCH_STEPS = 200
@@ -68,7 +68,7 @@ def main() -> None:
     table = pd.DataFrame(rows, columns=["way", "models", "seconds"])
     table["ms_per_model_step"] = 1000 * table["seconds"] / (table["models"] * STEPS)
     table["speed-up vs fit per epoch"] = table["ms_per_model_step"].iloc[0] / table["ms_per_model_step"]
-    print(f"{STEPS} full-batch Adam steps, 1-20-20-1 MLP, 256 points; machine: {results.machine()}")
+    print(f"{STEPS} full-batch Adam steps, 1-20-20-1 MLP, 256 points; machine: {experiment.machine()}")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     results.write_csv(Path(__file__).with_name("results_train_loop.csv"), table)
 

@@ -1,89 +1,87 @@
 """HW1-1b Deep vs shallow: train on an actual task.
 
-A fully connected net (DNN), a convolutional net (CNN) and a recurrent net
-(an LSTM reading the image row by row) of about the same number of
-parameters are trained on the same images with the same optimizer and
-budget. Which kind learns faster and generalizes better?
+A fully connected net (DNN), a convolutional net (CNN) and a recurrent net (an LSTM reading
+the image row by row), of about the same number of parameters, are trained on the same
+images with the same optimizer, batch size and epochs. Which kind learns faster, and which
+generalizes better? Each model is trained from several seeds at once (the runs of one
+architecture in one batched call), so a difference between models can be weighed against
+the spread between seeds.
 
-Writes ``models.csv`` (model, description, params, final metrics),
-``history.csv`` (model, epoch, train_loss, train_acc, test_loss, test_acc),
-settings.json and two figures: training loss of all models, training accuracy
-of all models (test curves dashed beside them).
+Writes ``models.csv`` (model, run, seed, params, final train_loss, train_acc, test_loss,
+test_acc, diverged: one row per model and seed), ``history.csv`` (model, run, seed, epoch,
+train_loss, train_acc, test_loss, test_acc, diverged), ``models/final_weights.npz`` (array
+``<model>_<i>`` = the i-th trainable variable of that model, leading seed axis), settings.json,
+outcome.json and two figures: loss and accuracy of every model per epoch, training beside test.
 """
 
-import _path  # noqa: F401  (puts the repository root on sys.path)
-
-from hw1 import cli
-
-cli.quiet_tensorflow()
-
-import pandas as pd  # noqa: E402
-
-from hw1 import data, models, results, train  # noqa: E402
+from hw1 import cli, experiment
 
 EXPERIMENT = "part1_actual_task"
 PROFILES = {
-    "smoke": dict(dataset="mnist_bundled", train_limit=512, epochs=2, batch_size=64, learning_rate=1e-3,
+    "smoke": dict(dataset="mnist_bundled", train_limit=512, epochs=2, batch_size=64, learning_rate=1e-3, runs=2,
                   dnn_width=16, cnn_filters=[4, 8], cnn_dense=16, rnn_units=16),
     "default": dict(dataset="mnist_bundled", train_limit=None, epochs=20, batch_size=64, learning_rate=1e-3,
-                    dnn_width=32, cnn_filters=[8, 16], cnn_dense=32, rnn_units=64),
-    "full": dict(dataset="mnist", train_limit=None, epochs=20, batch_size=128, learning_rate=1e-3,
+                    runs=3, dnn_width=32, cnn_filters=[8, 16], cnn_dense=32, rnn_units=64),
+    "full": dict(dataset="mnist", train_limit=None, epochs=20, batch_size=128, learning_rate=1e-3, runs=3,
                  dnn_width=32, cnn_filters=[8, 16], cnn_dense=32, rnn_units=64),
 }
+METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
 
 
 @cli.main_guard
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Setup
     parser = cli.parser(__doc__, PROFILES, dataset=True)
     parser.add_argument("--epochs", type=cli.positive_int, help="override the profile's epochs")
-    parser.add_argument("--learning-rate", dest="learning_rate", type=cli.positive_float,
+    parser.add_argument("--learning-rate", dest="learning_rate", type=cli.learning_rate,
                         help="override the profile's Adam learning rate")
     parser.add_argument("--batch-size", dest="batch_size", type=cli.positive_int,
                         help="override the profile's batch size")
-    args = parser.parse_args()
-    settings = cli.settings(PROFILES, args)
-    folder = cli.output_dir(args.out, EXPERIMENT)
-    progress = results.Progress(EXPERIMENT)
+    parser.add_argument("--runs", type=cli.positive_int, help="override the profile's seeds per model")
+    run = experiment.start(EXPERIMENT, parser, PROFILES, argv)
+    import numpy as np
+    import pandas as pd
 
-    # ---------------------------------------------------------------- Prepare the data
-    dataset = data.load(settings["dataset"], args.data_dir, limit=settings["train_limit"], seed=args.seed)
-    settings.update(dataset=dataset.describe(), optimizer="adam", loss="sparse_ce")
-    cache = results.RunCache(folder, {"settings": settings, "seed": args.seed}, fresh=args.fresh)
+    from hw1 import core, data, models, train
 
-    # ---------------------------------------------------------------- Build the models
-    shape, classes = dataset.input_shape, dataset.num_classes
-    builders = {
-        "dnn": lambda: models.fc_net([settings["dnn_width"]], shape, classes, name="dnn"),
-        "cnn": lambda: models.cnn(shape, classes, settings["cnn_filters"], settings["cnn_dense"]),
-        "rnn": lambda: models.rnn(shape, classes, settings["rnn_units"]),
-    }
+    # ---------------------------------------------------------------- Prepare the data and the models
+    settings = run.settings
+    dataset = data.load(settings["dataset"], run.args.data_dir, limit=settings["train_limit"], seed=run.seed)
+    data.check_batch_sizes(settings["batch_size"], len(dataset.x_train))
+    builders = models.image_classifiers(dataset.input_shape, dataset.num_classes, settings["dnn_width"],
+                                        settings["cnn_filters"], settings["cnn_dense"], settings["rnn_units"])
+    built = {name: build() for name, build in builders.items()}
+    seeds = train.run_seeds(run.seed, settings["runs"])
+    settings.update(dataset=dataset.describe(), optimizer="adam", loss="sparse_ce", seeds=seeds,
+                    models={name: {"architecture": models.describe(m), "params": m.count_params()}
+                            for name, m in built.items()})
     config = train.TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
                                learning_rate=settings["learning_rate"])
 
-    # ---------------------------------------------------------------- Train
-    model_rows, histories = [], []
-    for name, build in builders.items():
-        def fit(build=build, name=name) -> tuple[dict[str, pd.DataFrame], dict]:
-            train.set_seed(args.seed)
-            run = train.train(build, dataset, config, seeds=[args.seed], progress=progress, label=name)
-            history = run.history.drop(columns="run").assign(diverged=run.diverged[0])
-            return {"history": history}, {}
+    # ---------------------------------------------------------------- Train: the seeds of one model together
+    def fit(name: str) -> dict:
+        result = train.train(builders[name], dataset, config, seeds, progress=run.progress, label=name)
+        return {"history": result.history, "weights": core.stack(result.weights)}
 
-        history = cache.fetch(name, fit)[0]["history"]
-        model = build()
-        last = history.iloc[-1]
-        model_rows.append({"model": name, "description": models.describe(model), "params": model.count_params(),
-                           **{k: last[k] for k in ("train_loss", "train_acc", "test_loss", "test_acc")},
-                           "diverged": bool(last["diverged"])})
-        histories.append(history.drop(columns="diverged").assign(model=name))
+    fitted = {name: run.step(name, lambda name=name: fit(name)) for name in builders}
 
-    # ---------------------------------------------------------------- Write CSVs and figures
-    history = pd.concat(histories)[["model", "epoch", "train_loss", "train_acc", "test_loss", "test_acc"]]
-    results.write_csv(folder / "models.csv", pd.DataFrame(model_rows))
-    results.write_csv(folder / "history.csv", history)
-    figures = results.finish(folder, EXPERIMENT, args, settings, progress, cache)
-    progress(f"wrote {len(figures)} figures and 2 CSVs to {folder}")
+    # ---------------------------------------------------------------- Tables: every epoch, and the final one
+    seed_of = dict(enumerate(seeds))
+    history = pd.concat([f["history"].sort_values(["run", "epoch"], kind="stable").assign(model=name)
+                         for name, f in fitted.items()], ignore_index=True)
+    history = history.assign(seed=history["run"].map(seed_of), diverged=~np.isfinite(history["train_loss"]))
+    history = history[["model", "run", "seed", "epoch", *METRICS, "diverged"]]
+    final = history.groupby(["model", "run"], sort=False).tail(1).reset_index(drop=True)
+    final.insert(3, "params", final["model"].map(lambda name: settings["models"][name]["params"]))
+    final = final.drop(columns="epoch")
+
+    # ---------------------------------------------------------------- Write weights, CSVs, outcome, figures
+    run.save_arrays("final_weights", {f"{name}_{i}": w for name, f in fitted.items() for i, w in enumerate(f["weights"])})
+    summary = final[~final["diverged"]].groupby("model", sort=False)["test_acc"]
+    run.finish({"models.csv": final, "history.csv": history}, outcome={
+        "test_acc_mean": summary.mean().to_dict(), "test_acc_min": summary.min().to_dict(),
+        "test_acc_max": summary.max().to_dict(),
+        "diverged_runs": final.loc[final["diverged"], ["model", "seed"]].to_dict("records")})
 
 
 if __name__ == "__main__":

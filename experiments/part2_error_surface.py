@@ -1,28 +1,20 @@
 """HW1-2 bonus: the error surface around a trained model.
 
-A small MNIST classifier is trained, recording its weights every epoch. The
-training loss is then evaluated on a 2-D grid around the final weights θ* along
-two pairs of directions: (1) the top-2 PCA directions of the trajectory's
-offsets θ_t − θ*, with the trajectory projected on the plane (Li et al. 2018,
-§7), and (2) two filter-normalized random directions (Li et al. 2018, §4).
-What does the neighbourhood of the minimum that training found look like?
+A small MNIST classifier is trained (Adam, mini-batches), recording its weights every epoch. The
+training loss is then evaluated on a 2-D grid around the final weights θ* along (1) the top-2 PCA
+directions of the trajectory's offsets θ_t − θ*, with the trajectory projected on the plane (Li
+et al. 2018, §7), and (2) two filter-normalized random directions (Li et al. 2018, §4). What does
+the neighbourhood of the minimum found look like?
 
-Writes ``grid.csv`` (directions, alpha, beta, loss, accuracy), ``trajectory.csv``
-(epoch, alpha, beta, loss, accuracy), ``directions.csv`` (directions, axis,
-explained_variance_ratio), settings.json and ``surface_pca.png``,
-``surface_filter_normalized.png``.
+Writes ``grid.csv`` (directions, alpha, beta, train_loss, train_acc), ``trajectory.csv`` (epoch,
+alpha, beta, train_loss, train_acc, test_loss, test_acc, diverged), ``models/surface.npz`` (flat
+``center`` and directions ``pca_1, pca_2, filter_normalized_1, filter_normalized_2``), settings.json,
+outcome.json, ``surface_pca.png`` and ``surface_filter_normalized.png``. A training that diverges
+(loss NaN or infinite) is a result: its rows are marked ``diverged`` from then on and the grids are
+centred on the last finite snapshot (the PCA plane needs three of them).
 """
 
-import _path  # noqa: F401  (puts the repository root on sys.path)
-
-from hw1 import cli
-
-cli.quiet_tensorflow()
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from hw1 import data, models, results, train, trajectory  # noqa: E402
+from hw1 import cli, experiment
 
 EXPERIMENT = "part2_error_surface"
 PROFILES = {
@@ -35,84 +27,80 @@ PROFILES = {
 }
 
 
+def check(settings: dict) -> None:
+    if settings["grid_points"] < 3 or settings["grid_points"] % 2 == 0:
+        raise cli.UsageError(f"--grid-points {settings['grid_points']} is not accepted; give an odd number ≥ 3 "
+                             "(the trained model is the centre point)")
+
+
 @cli.main_guard
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Setup
     parser = cli.parser(__doc__, PROFILES, dataset=True)
     parser.add_argument("--grid-points", dest="grid_points", type=cli.positive_int,
-                        help="grid points per axis (default 25)")
+                        help="grid points per axis, odd (default 25)")
     parser.add_argument("--epochs", type=cli.positive_int, help="override the profile's epochs")
-    parser.add_argument("--learning-rate", dest="learning_rate", type=cli.positive_float,
+    parser.add_argument("--learning-rate", dest="learning_rate", type=cli.learning_rate,
                         help="override the profile's Adam learning rate")
-    args = parser.parse_args()
-    settings = cli.settings(PROFILES, args)
-    if settings["grid_points"] < 3:
-        raise cli.UsageError(f"--grid-points {settings['grid_points']} is too few; give at least 3")
-    folder = cli.output_dir(args.out, EXPERIMENT)
-    progress = results.Progress(EXPERIMENT)
+    run = experiment.start(EXPERIMENT, parser, PROFILES, argv, check=check)
+    import numpy as np
+    import pandas as pd
+
+    from hw1 import core, data, models, train, trajectory
 
     # ---------------------------------------------------------------- Data and model
-    dataset = data.load(settings["dataset"], args.data_dir, limit=settings["train_limit"], seed=0)
-    build = lambda: models.fc_net(settings["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
+    s = run.settings
+    dataset = data.load(s["dataset"], run.args.data_dir, limit=s["train_limit"], seed=0)
+    build = lambda: models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
     model = build()
-    dims = "-".join(map(str, [int(np.prod(dataset.input_shape)), *settings["widths"], dataset.num_classes]))
-    settings.update(dataset=dataset.describe(), architecture=f"MLP {dims} (ReLU)", params=model.count_params(),
-                    optimizer="adam", loss="sparse_ce", direction_seed=args.seed)
-    config = train.TrainConfig(epochs=settings["epochs"], learning_rate=settings["learning_rate"],
-                               batch_size=settings["batch_size"], snapshot_every=1)
-    cache = results.RunCache(folder, {"settings": settings, "seed": args.seed}, fresh=args.fresh)
+    s.update(dataset=dataset.describe(), activation="relu", params=model.count_params(),
+             architecture=models.fc_architecture(s["widths"], int(np.prod(dataset.input_shape)), dataset.num_classes),
+             optimizer="adam", loss="sparse_ce", direction_seeds=[run.seed, run.seed + 1])
+    config = train.TrainConfig(epochs=s["epochs"], learning_rate=s["learning_rate"], batch_size=s["batch_size"],
+                               snapshot_every=1)
 
     # ---------------------------------------------------------------- Train one model, recording every epoch
-    def fit() -> tuple[dict[str, pd.DataFrame], dict]:
-        train.set_seed(args.seed)
-        run = train.train(build, dataset, config, [args.seed], progress=progress, label="training")
-        if run.diverged[0]:
-            raise cli.UsageError(f"training diverged at learning rate {settings['learning_rate']:g}; "
-                                 "give a smaller --learning-rate")
-        return {"history": run.history}, {f"w{i}": np.stack([w[i] for _, _, w in run.snapshots])
-                                          for i in range(len(run.weights[0]))}
+    def fit() -> dict:
+        result = train.train(build, dataset, config, [run.seed], progress=run.progress, label="training")
+        return {"history": result.history, "path": [w for _, _, w in result.snapshots]}
 
-    tables, arrays = cache.fetch("train", fit)
-    path = [[arrays[f"w{i}"][t] for i in range(len(arrays))] for t in range(settings["epochs"] + 1)]
+    fitted = run.step("train", fit)
+    history = fitted["history"].drop(columns="run")
+    history["diverged"] = ~np.isfinite(history["train_loss"]).cummin()  # from the first non-finite epoch on
+    path = fitted["path"][:int((~history["diverged"]).sum())]  # the snapshots before any divergence
     center = path[-1]
 
-    # ---------------------------------------------------------------- Loss on the grids (grid points = batched runs)
-    evaluator = train.Evaluator(model, "sparse_ce")
-    d1, d2, coords, ratio = trajectory.trajectory_directions(path)
-    span = np.abs(coords).max(axis=0) * (1 + settings["margin"])
-    pairs = {"pca": (d1, d2, span),
-             "filter_normalized": (trajectory.filter_normalized_direction(center, args.seed),
-                                   trajectory.filter_normalized_direction(center, args.seed + 1),
-                                   np.full(2, settings["random_span"]))}
-    grids, described = [], []
-    for name, (u, v, (span_a, span_b)) in pairs.items():
-        alphas = np.linspace(-span_a, span_a, settings["grid_points"])
-        betas = np.linspace(-span_b, span_b, settings["grid_points"])
-        def evaluate(u=u, v=v, alphas=alphas, betas=betas) -> tuple[dict, dict[str, np.ndarray]]:
-            loss, acc = trajectory.loss_grid(evaluator, center, u, v, alphas, betas, dataset.x_train,
-                                             dataset.y_train)
-            return {}, {"loss": loss, "acc": acc}
+    # ---------------------------------------------------------------- Directions and the loss on each grid
+    planes, xy, ratio = {}, np.full((len(history), 2), np.nan), None
+    if len(path) >= 3:  # two PCA directions need at least three points
+        d1, d2, xy[:len(path)], ratio = trajectory.trajectory_directions(path)
+        planes["pca"] = (d1, d2, np.abs(xy[:len(path)]).max(axis=0) * (1 + s["margin"]))
+    history.insert(1, "alpha", xy[:, 0])
+    history.insert(2, "beta", xy[:, 1])
+    planes["filter_normalized"] = (*(trajectory.filter_normalized_direction(center, seed)
+                                     for seed in s["direction_seeds"]), np.full(2, s["random_span"]))
+    evaluator = core.Evaluator(model, "sparse_ce")
+    half = np.linspace(0, 1, s["grid_points"] // 2 + 1)[1:]
+    unit = np.concatenate([-half[::-1], [0.0], half])  # symmetric, the centre exactly 0: the trained model
 
-        found = cache.fetch(f"grid_{name}", evaluate)[1]
-        loss, acc = found["loss"], found["acc"]
-        aa, bb = np.meshgrid(alphas, betas)
-        grids.append(pd.DataFrame({"directions": name, "alpha": aa.ravel(), "beta": bb.ravel(),
-                                   "loss": loss.ravel(), "accuracy": acc.ravel()}))
-        described += [{"directions": name, "axis": k + 1,
-                       "explained_variance_ratio": ratio[k] if name == "pca" else np.nan} for k in (0, 1)]
-        progress(f"{name} grid: loss {loss.min():.3g}..{loss.max():.3g} at {loss.size} points")
-    history = tables["history"]
-    path_loss = history.set_index("epoch").loc[range(settings["epochs"] + 1)]
-    settings["final_loss"] = float(path_loss["train_loss"].iloc[-1])
+    def grid(u, v, spans) -> pd.DataFrame:
+        axes = unit * spans[0], unit * spans[1]
+        loss, acc = trajectory.loss_grid(evaluator, center, u, v, *axes, dataset.x_train, dataset.y_train)
+        return pd.DataFrame({"alpha": np.tile(axes[0], len(unit)), "beta": np.repeat(axes[1], len(unit)),
+                             "train_loss": loss.ravel(), "train_acc": acc.ravel()})
 
-    # ---------------------------------------------------------------- Write CSVs and figures
-    results.write_csv(folder / "grid.csv", pd.concat(grids))
-    results.write_csv(folder / "directions.csv", pd.DataFrame(described))
-    results.write_csv(folder / "trajectory.csv", pd.DataFrame({
-        "epoch": np.arange(settings["epochs"] + 1), "alpha": coords[:, 0], "beta": coords[:, 1],
-        "loss": path_loss["train_loss"].to_numpy(), "accuracy": path_loss["train_acc"].to_numpy()}))
-    figures = results.finish(folder, EXPERIMENT, args, settings, progress, cache)
-    progress(f"trained to loss {settings['final_loss']:.3g}; wrote {len(figures)} figures and 3 CSVs to {folder}")
+    grids = pd.concat([run.step(f"grid_{name}", lambda u=u, v=v, spans=spans: grid(u, v, spans))
+                       .assign(directions=name) for name, (u, v, spans) in planes.items()], ignore_index=True)
+
+    # ---------------------------------------------------------------- Write the directions, CSVs, outcome, figures
+    run.save_arrays("surface", {"center": core.flatten(center), **{f"{name}_{k + 1}": core.flatten(plane[k])
+                                                                   for name, plane in planes.items() for k in (0, 1)}})
+    diverged, center_loss = bool(history["diverged"].any()), history["train_loss"].iloc[len(path) - 1]
+    run.finish({"grid.csv": grids[["directions", "alpha", "beta", "train_loss", "train_acc"]],
+                "trajectory.csv": history},
+               outcome={"diverged": diverged, "diverged_at_epoch": len(path) if diverged else None,
+                        "center_epoch": len(path) - 1, "center_train_loss": float(center_loss),
+                        "pca_explained_variance": None if ratio is None else [float(r) for r in ratio]})
 
 
 if __name__ == "__main__":

@@ -5,19 +5,12 @@ At every iteration we record the training loss and the gradient norm ‖∇L‖�
 over all trainable parameters): how does the gradient norm behave while the loss
 falls? (Full batch, so both are exact full-training-set values, not mini-batch noise.)
 
-Writes ``history.csv`` (step, loss, grad_norm), settings.json and ``gradient_norm.png``
-(gradient norm and loss per iteration, two panels, log y).
+Writes ``history.csv`` (step, train_loss, grad_norm, diverged), settings.json and
+``gradient_norm.png`` (gradient norm and loss per iteration, two panels, log y).
+A run that diverges keeps its rows up to the divergence; later steps are NaN, marked ``diverged``.
 """
 
-import _path  # noqa: F401  (puts the repository root on sys.path)
-
-from hw1 import cli
-
-cli.quiet_tensorflow()
-
-import pandas as pd  # noqa: E402
-
-from hw1 import data, models, results, train  # noqa: E402
+from hw1 import cli, experiment
 
 EXPERIMENT = "part2_gradient_norm"
 PROFILES = {
@@ -28,45 +21,36 @@ PROFILES = {
 
 
 @cli.main_guard
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Setup
     parser = cli.parser(__doc__, PROFILES)
     parser.add_argument("--steps", type=cli.positive_int, help="override the profile's number of iterations")
-    parser.add_argument("--learning-rate", dest="learning_rate", type=cli.positive_float,
+    parser.add_argument("--learning-rate", dest="learning_rate", type=cli.learning_rate,
                         help="override the profile's Adam learning rate")
-    args = parser.parse_args()
-    settings = cli.settings(PROFILES, args)
-    folder = cli.output_dir(args.out, EXPERIMENT)
-    progress = results.Progress(EXPERIMENT)
-    cache = results.RunCache(folder, {"settings": settings, "seed": args.seed}, fresh=args.fresh)
+    run = experiment.start(EXPERIMENT, parser, PROFILES, argv)
+    from hw1 import data, models, train
 
     # ---------------------------------------------------------------- Data and model
+    settings = run.settings
     dataset = data.function_data(data.FUNCTIONS["sinc"], settings["samples"], name="sinc")
     build = lambda: models.fc_net(settings["widths"])  # noqa: E731
-    model = build()
     settings.update(function=data.FUNCTIONS["sinc"], function_label="sin(5πx)/(5πx)", loss="mse", optimizer="adam",
-                    batch="full", architecture="MLP 1-" + "-".join(map(str, settings["widths"])) + "-1",
-                    activation="relu", params=model.count_params())
+                    batch_size="full", architecture=models.fc_architecture(settings["widths"]), activation="relu",
+                    params=build().count_params())
     config = train.TrainConfig(epochs=settings["steps"], learning_rate=settings["learning_rate"], loss="mse",
                                eval_every=settings["steps"], record_steps=True)
 
     # ---------------------------------------------------------------- Train, recording every step
-    def fit() -> tuple[dict[str, pd.DataFrame], dict]:
-        train.set_seed(args.seed)
-        run = train.train(build, dataset, config, seeds=[args.seed], progress=progress, label="training")
-        steps = run.steps[["step", "loss", "grad_norm"]].astype({"step": int})
-        return {"history": steps.assign(diverged=run.diverged[0])}, {}
+    fitted = run.step("train", lambda: train.train(build, dataset, config, seeds=[run.seed], progress=run.progress,
+                                                   label="training").steps)
+    history = fitted[fitted["run"] == 0].rename(columns={"loss": "train_loss"})
+    history = history[["step", "train_loss", "grad_norm", "diverged"]]
 
-    tables, _ = cache.fetch("run", fit)
-    history = tables["history"]
-    settings["diverged"] = bool(history["diverged"].iloc[-1])
-
-    # ---------------------------------------------------------------- Write CSVs and figures
-    results.write_csv(folder / "history.csv", history[["step", "loss", "grad_norm"]])
-    figures = results.finish(folder, EXPERIMENT, args, settings, progress, cache)
-    last = history.iloc[-1]
-    progress(f"final loss {last['loss']:.3g}, gradient norm {last['grad_norm']:.3g}; "
-             f"wrote {len(figures)} figure and 1 CSV to {folder}")
+    # ---------------------------------------------------------------- Write CSV, figure, outcome
+    last = history[~history["diverged"]].iloc[-1]
+    run.finish({"history.csv": history}, outcome={"diverged": bool(history["diverged"].any()),
+                                                  "final_train_loss": last["train_loss"],
+                                                  "final_grad_norm": last["grad_norm"]})
 
 
 if __name__ == "__main__":

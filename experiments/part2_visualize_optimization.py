@@ -1,27 +1,18 @@
 """HW1-2a Visualize the optimization process.
 
-One architecture (a small fully connected classifier on MNIST) is trained 8 times
-from different seeds, all 8 runs in one batched graph, recording the weights every
-3 epochs and at epoch 0. PCA (scikit-learn), fitted jointly on all runs'
-snapshots, reduces them to 2-D: once for the whole model, once for one named
-layer. Where do different runs go, and how do their paths look?
+One architecture (a small fully connected classifier on MNIST) is trained 8 times from different
+seeds, all runs in one batched graph (Adam, mini-batches), recording the weights at epoch 0 and every
+3 epochs. PCA (scikit-learn), fitted jointly on all runs' snapshots, reduces them to 2-D: once for the
+whole model, once for one named layer. Where do different runs go, and how do their paths look?
 
-Writes ``snapshots.csv`` (run, epoch, scope, pc1, pc2, loss, accuracy: full
-training set), ``pca.csv`` (scope, component, explained_variance_ratio), the
-snapshot matrices ``models/snapshots.npz`` (rows in snapshots.csv order),
-settings.json and two figures (``trajectory_whole.png``, ``trajectory_layer.png``).
+Writes ``snapshots.csv`` (run, seed, epoch, scope, pc1, pc2, train_loss, train_acc, test_loss,
+test_acc: full sets, inference mode; diverged), ``pca.csv`` (scope, component,
+explained_variance_ratio), ``models/snapshots.npz`` (``weights``: a flat row per snapshot, with its
+``run`` and ``epoch``), settings.json, outcome.json, ``trajectory_whole.png``, ``trajectory_layer.png``.
+A run whose loss becomes NaN or infinite is ``diverged`` on all its rows and left out of the PCA.
 """
 
-import _path  # noqa: F401  (puts the repository root on sys.path)
-
-from hw1 import cli
-
-cli.quiet_tensorflow()
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from hw1 import data, models, results, train, trajectory  # noqa: E402
+from hw1 import cli, experiment
 
 EXPERIMENT = "part2_visualize_optimization"
 PROFILES = {
@@ -34,72 +25,81 @@ PROFILES = {
 }
 
 
+def check(settings: dict) -> None:
+    layers = [f"dense_{i + 1}" for i in range(len(settings["widths"]))] + ["output"]  # models.fc_net's names
+    if settings["layer"] not in layers:
+        raise cli.UsageError(f"--layer {settings['layer']!r} is not a layer of this model; choose one of "
+                             f"{', '.join(layers)}")
+    if settings["epochs"] < settings["snapshot_every"]:
+        raise cli.UsageError(f"--epochs {settings['epochs']} is shorter than the recording cycle of "
+                             f"{settings['snapshot_every']} epochs; give at least {settings['snapshot_every']}")
+
+
 @cli.main_guard
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Setup
     parser = cli.parser(__doc__, PROFILES, dataset=True)
     parser.add_argument("--runs", type=cli.positive_int, help="number of independent runs (default 8)")
     parser.add_argument("--epochs", type=cli.positive_int, help="override the profile's epochs")
     parser.add_argument("--layer", help="the layer whose weights get their own PCA (default dense_2)")
-    args = parser.parse_args()
-    settings = cli.settings(PROFILES, args)
-    layers = [f"dense_{i + 1}" for i in range(len(settings["widths"]))] + ["output"]  # models.fc_net's names
-    if settings["layer"] not in layers:
-        raise cli.UsageError(f"--layer {settings['layer']!r} is not a layer of this model; choose one of "
-                             f"{', '.join(layers)}")
-    folder = cli.output_dir(args.out, EXPERIMENT)
-    progress = results.Progress(EXPERIMENT)
+    parser.add_argument("--learning-rate", dest="learning_rate", type=cli.learning_rate,
+                        help="override the profile's Adam learning rate")
+    run = experiment.start(EXPERIMENT, parser, PROFILES, argv, check=check)
+    import numpy as np
+    import pandas as pd
+
+    from hw1 import data, models, train, trajectory
 
     # ---------------------------------------------------------------- Data and model
-    dataset = data.load(settings["dataset"], args.data_dir, limit=settings["train_limit"], seed=0)
-    build = lambda: models.fc_net(settings["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
+    s = run.settings
+    dataset = data.load(s["dataset"], run.args.data_dir, limit=s["train_limit"], seed=0)
+    build = lambda: models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
     model = build()
-    layer = trajectory.layer_indices(model, settings["layer"])
-    seeds = train.run_seeds(args.seed, settings["runs"])
-    dims = "-".join(map(str, [int(np.prod(dataset.input_shape)), *settings["widths"], dataset.num_classes]))
-    settings.update(dataset=dataset.describe(), architecture=f"MLP {dims} (ReLU)", params=model.count_params(),
-                    layer_params=int(sum(model.trainable_variables[i].numpy().size for i in layer)),
-                    optimizer="adam", loss="sparse_ce", seeds=seeds, reduction="PCA (scikit-learn), 2 components")
-    config = train.TrainConfig(epochs=settings["epochs"], learning_rate=settings["learning_rate"],
-                               batch_size=settings["batch_size"], eval_every=settings["snapshot_every"],
-                               snapshot_every=settings["snapshot_every"])
-    cache = results.RunCache(folder, {"settings": settings, "seed": args.seed}, fresh=args.fresh)
+    layer = trajectory.layer_indices(model, s["layer"])
+    s.update(dataset=dataset.describe(), activation="relu", params=model.count_params(),
+             architecture=models.fc_architecture(s["widths"], int(np.prod(dataset.input_shape)), dataset.num_classes),
+             layer_params=int(sum(model.trainable_variables[i].shape.num_elements() for i in layer)),
+             optimizer="adam", loss="sparse_ce", seeds=train.run_seeds(run.seed, s["runs"]),
+             reduction="PCA (scikit-learn), 2 components")
+    config = train.TrainConfig(epochs=s["epochs"], learning_rate=s["learning_rate"], batch_size=s["batch_size"],
+                               eval_every=s["snapshot_every"], snapshot_every=s["snapshot_every"])
 
-    # ---------------------------------------------------------------- Train all runs at once, then PCA
-    def fit() -> tuple[dict[str, pd.DataFrame], dict]:
-        train.set_seed(args.seed)
-        result = train.train(build, dataset, config, seeds, progress=progress, label=f"{len(seeds)} runs")
-        keys = [(run, epoch) for run, epoch, _ in result.snapshots]
-        matrices = {"whole": trajectory.snapshot_matrix([w for _, _, w in result.snapshots]),
-                    "layer": trajectory.snapshot_matrix([w for _, _, w in result.snapshots], layer)}
-        metrics = result.history.set_index(["run", "epoch"])
-        rows, variance = [], []
-        for scope, matrix in matrices.items():
-            coords, ratio = trajectory.pca_2d(matrix)
-            name = "whole" if scope == "whole" else settings["layer"]
-            variance += [{"scope": name, "component": c + 1, "explained_variance_ratio": ratio[c]} for c in (0, 1)]
-            rows += [{"run": run, "epoch": epoch, "scope": name, "pc1": xy[0], "pc2": xy[1],
-                      "loss": metrics.loc[(run, epoch), "train_loss"],
-                      "accuracy": metrics.loc[(run, epoch), "train_acc"]} for (run, epoch), xy in zip(keys, coords)]
-        return ({"snapshots": pd.DataFrame(rows), "pca": pd.DataFrame(variance)},
-                {"whole": matrices["whole"].astype(np.float32), "layer": matrices["layer"].astype(np.float32),
-                 "diverged": np.array(result.diverged)})
+    # ---------------------------------------------------------------- Train all runs at once, recording weights
+    def fit() -> dict:
+        result = train.train(build, dataset, config, s["seeds"], progress=run.progress, label=f"{s['runs']} runs")
+        ordered = sorted(result.snapshots, key=lambda snapshot: snapshot[:2])  # by run, then epoch
+        return {"history": result.history, "diverged": result.diverged, "snapshots": [w for _, _, w in ordered],
+                "keys": pd.DataFrame([(r, e) for r, e, _ in ordered], columns=["run", "epoch"])}
 
-    tables, arrays = cache.fetch("runs", fit)
-    settings["diverged_runs"] = [int(r) for r in np.flatnonzero(arrays["diverged"])]
+    fitted = run.step("train", fit)
+    keys, snapshots = fitted["keys"], fitted["snapshots"]
+    diverged = np.asarray(fitted["diverged"], bool)
+    live = ~diverged[keys["run"].to_numpy()]
 
-    # ---------------------------------------------------------------- Write CSVs and figures
-    snaps = tables["snapshots"]
-    results.write_csv(folder / "snapshots.csv", snaps)
-    results.write_csv(folder / "pca.csv", tables["pca"])
-    whole = snaps[snaps["scope"] == "whole"]
-    with results.atomic_path(folder / "models" / "snapshots.npz") as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, whole=arrays["whole"], layer=arrays["layer"], run=whole["run"].to_numpy(),
-                 epoch=whole["epoch"].to_numpy())
-    figures = results.finish(folder, EXPERIMENT, args, settings, progress, cache)
-    last = whole[whole["epoch"] == whole["epoch"].max()]
-    progress(f"final training loss {last['loss'].min():.3g}..{last['loss'].max():.3g} over {len(last)} runs; "
-             f"wrote {len(figures)} figures and 2 CSVs to {folder}")
+    # ---------------------------------------------------------------- PCA, jointly on the live runs' snapshots
+    rows, variance = [], []
+    for scope, indices in (("whole", None), (s["layer"], layer)):
+        xy, ratio = np.full((len(keys), 2), np.nan), np.full(2, np.nan)
+        if live.sum() >= 2:
+            xy[live], ratio = trajectory.pca_2d(trajectory.snapshot_matrix(
+                [w for w, ok in zip(snapshots, live) if ok], indices))
+        rows.append(keys.assign(scope=scope, pc1=xy[:, 0], pc2=xy[:, 1]))
+        variance += [{"scope": scope, "component": c + 1, "explained_variance_ratio": ratio[c]} for c in (0, 1)]
+    metrics = fitted["history"].set_index(["run", "epoch"])
+    snaps = pd.concat(rows, ignore_index=True).join(metrics, on=["run", "epoch"])
+    snaps.insert(1, "seed", [s["seeds"][r] for r in snaps["run"]])
+    snaps["diverged"] = diverged[snaps["run"].to_numpy()]
+
+    # ---------------------------------------------------------------- Write the snapshots, CSVs, outcome, figures
+    run.save_arrays("snapshots", {"weights": trajectory.snapshot_matrix(snapshots).astype(np.float32),
+                                  "run": keys["run"].to_numpy(), "epoch": keys["epoch"].to_numpy()})
+    pca, last = pd.DataFrame(variance), snaps[(snaps["scope"] == "whole") & (snaps["epoch"] == keys["epoch"].max())]
+    finite = lambda v: float(v) if np.isfinite(v) else None  # noqa: E731  (JSON has no NaN)
+    run.finish({"snapshots.csv": snaps, "pca.csv": pca}, outcome={
+        "diverged_runs": [int(r) for r in np.flatnonzero(diverged)],
+        "explained_variance": {scope: finite(part.sum(min_count=2)) for scope, part
+                               in pca.groupby("scope", sort=False)["explained_variance_ratio"]},
+        "final_train_loss_range": [finite(last["train_loss"].min()), finite(last["train_loss"].max())]})
 
 
 if __name__ == "__main__":

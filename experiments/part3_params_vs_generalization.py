@@ -1,86 +1,92 @@
 """HW1-3b Generalization: number of parameters vs generalization.
 
-One family of models, fully connected nets with one hidden layer of width
-w = 1, 2, 4, …, 1024 (784-w-10 on MNIST: about 800 to 800,000 parameters, three
-decades), each trained from a fresh initialization with the SAME budget (optimizer,
-learning rate, batch size, epochs). How do training and test loss and accuracy move
-with the number of parameters? Where does the gap between them open?
+One family of models, fully connected nets with one hidden relu layer of width
+w = 1, 2, 4, …, 2048 (784-w-10 on MNIST: about 800 to 1.6 million parameters, 3.3 decades),
+each trained from a fresh initialization with the SAME budget (Adam, learning rate, batch
+size, epochs), from 3 seeds per width (the runs of one width train together, stacked).
+How do training and test loss and accuracy move with the number of parameters, and
+past the size that fits the training set, do larger nets overfit more?
 
-Writes ``models.csv`` (model, i.e. the layer sizes, params, train_loss, train_acc, test_loss,
-test_acc, diverged; full sets, inference mode, after the last epoch), settings.json
-and two figures against the number of parameters (log x): training and test loss;
-training and test accuracy.
+Writes ``models.csv`` (one row per width and seed: model, width, params, seed, train_loss,
+train_acc, test_loss, test_acc, diverged; full sets, inference mode, after the last epoch),
+settings.json, outcome.json, two figures against the number of parameters (log x), mean
+line and per-seed dots: ``params_loss.png`` and ``params_accuracy.png``; with
+``--save-weights``, ``models/weights.npz`` (the final weights of every model, ``w<width>_s<seed>_<i>``).
 """
 
-import _path  # noqa: F401  (puts the repository root on sys.path)
-
-from hw1 import cli
-
-cli.quiet_tensorflow()
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from hw1 import data, models, results, train  # noqa: E402
+from hw1 import cli, experiment
 
 EXPERIMENT = "part3_params_vs_generalization"
 PROFILES = {
-    "smoke": dict(dataset="mnist_bundled", train_limit=256, widths=[2, 16, 128], epochs=3, batch_size=64,
-                  learning_rate=1e-3),
-    "default": dict(dataset="mnist_bundled", train_limit=None, widths=[2 ** k for k in range(11)], epochs=20,
-                    batch_size=128, learning_rate=1e-3),
-    "full": dict(dataset="mnist", train_limit=None, widths=[2 ** k for k in range(11)], epochs=20,
-                 batch_size=128, learning_rate=1e-3),
+    "smoke": dict(dataset="mnist_bundled", train_limit=256, widths=[2, 16, 128], runs=3, epochs=3, batch_size=64,
+                  learning_rate=1e-3, save_weights=False),
+    "default": dict(dataset="mnist_bundled", train_limit=None, widths=[2 ** k for k in range(12)], runs=3,
+                    epochs=20, batch_size=128, learning_rate=1e-3, save_weights=False),
+    "full": dict(dataset="mnist", train_limit=None, widths=[2 ** k for k in range(12)], runs=3, epochs=20,
+                 batch_size=128, learning_rate=1e-3, save_weights=False),
 }
 METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
 
 
+def check(settings: dict) -> None:
+    if len(set(settings["widths"])) != len(settings["widths"]):
+        raise cli.UsageError(f"--widths {settings['widths']} repeats a width; give each width once")
+
+
 @cli.main_guard
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Setup
     parser = cli.parser(__doc__, PROFILES, dataset=True)
     parser.add_argument("--widths", type=cli.int_list, help="hidden widths, one model each, e.g. 1,4,16,64,256")
+    parser.add_argument("--runs", type=cli.positive_int, help="seeds per width (default: 3)")
     parser.add_argument("--epochs", type=cli.positive_int, help="epochs per model (the same for all)")
     parser.add_argument("--batch-size", dest="batch_size", type=cli.positive_int, help="samples per Adam step")
-    args = parser.parse_args()
-    settings = cli.settings(PROFILES, args)
-    if len(set(settings["widths"])) != len(settings["widths"]):
-        raise cli.UsageError(f"--widths {settings['widths']} repeats a width; give each width once")
-    folder = cli.output_dir(args.out, EXPERIMENT)
-    progress = results.Progress(EXPERIMENT)
+    parser.add_argument("--learning-rate", dest="learning_rate", type=cli.learning_rate, help="Adam's step size")
+    parser.add_argument("--save-weights", dest="save_weights", action="store_true", default=None,
+                        help="also write every model's final weights to models/weights.npz")
+    run = experiment.start(EXPERIMENT, parser, PROFILES, argv, check=check)
+    import numpy as np
+    import pandas as pd
 
-    # ---------------------------------------------------------------- Prepare the data
-    dataset = data.load(settings["dataset"], args.data_dir, limit=settings["train_limit"], seed=args.seed)
-    settings.update(dataset=dataset.describe(), family="fc 1 hidden layer (relu)", optimizer="adam",
-                    loss="sparse_ce")
-    cache = results.RunCache(folder, {"settings": settings, "seed": args.seed}, fresh=args.fresh)
+    from hw1 import data, models, train
 
-    # ---------------------------------------------------------------- Build the models
-    inputs = int(np.prod(dataset.input_shape))
-    builders = {f"{inputs}-{w}-{dataset.num_classes}": lambda w=w: models.fc_net([w], dataset.input_shape,
-                                                                                  dataset.num_classes)
-                for w in sorted(settings["widths"])}
-    config = train.TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
-                               learning_rate=settings["learning_rate"], eval_every=settings["epochs"])
+    # ---------------------------------------------------------------- Data and the family of models
+    s = run.settings
+    dataset = data.load(s["dataset"], run.args.data_dir, limit=s["train_limit"], seed=run.seed)
+    data.check_batch_sizes(s["batch_size"], len(dataset.x_train))
+    inputs, classes = int(np.prod(dataset.input_shape)), dataset.num_classes
+    widths, seeds = sorted(s["widths"]), train.run_seeds(run.seed, s["runs"])
+    s.update(dataset=dataset.describe(), architecture=models.fc_architecture(["w"], inputs, classes),
+             activation="relu", optimizer="adam", loss="sparse_ce", seeds=seeds)
+    config = train.TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], learning_rate=s["learning_rate"],
+                               eval_every=s["epochs"])
 
-    # ---------------------------------------------------------------- Train (one fresh model per width)
-    rows = []
-    for name, build in builders.items():
-        def fit(build=build, name=name) -> tuple[dict, dict]:
-            train.set_seed(args.seed)
-            run = train.train(build, dataset, config, seeds=[args.seed], label=name)
-            return {"final": run.final[METRICS].assign(diverged=run.diverged[0])}, {}
+    # ---------------------------------------------------------------- Train: every seed of one width at once
+    def fit(width: int) -> dict:
+        build = lambda: models.fc_net([width], dataset.input_shape, classes)  # noqa: E731
+        result = train.train(build, dataset, config, seeds=seeds, label=f"width {width}")
+        final = result.final.assign(seed=[seeds[r] for r in result.final["run"]],
+                                    diverged=[result.diverged[r] for r in result.final["run"]])
+        return {"final": final, "params": build().count_params(),
+                "weights": result.weights if s["save_weights"] else []}
 
-        final = cache.fetch(name, fit)[0]["final"].iloc[0]
-        params = build().count_params()
-        rows.append({"model": name, "params": params, **{k: final[k] for k in METRICS},
-                     "diverged": bool(final["diverged"])})
-        progress(f"{name}: {params:,} params, train acc {final['train_acc']:.3f}, test acc {final['test_acc']:.3f}")
+    rows, saved = [], {}
+    for width in widths:
+        fitted = run.step(f"width_{width}", lambda: fit(width))
+        final = fitted["final"]
+        rows.append(final.assign(model=f"{inputs}-{width}-{classes}", width=width, params=fitted["params"]))
+        saved.update({f"w{width}_s{seed}_{i}": w for seed, ws in zip(seeds, fitted["weights"])
+                      for i, w in enumerate(ws)})
+        run.progress(f"width {width}: {fitted['params']:,} params, train acc {final['train_acc'].mean():.3f}, "
+                     f"test acc {final['test_acc'].mean():.3f} (mean of {len(final)} seeds)")
 
-    # ---------------------------------------------------------------- Write CSVs and figures
-    results.write_csv(folder / "models.csv", pd.DataFrame(rows))
-    figures = results.finish(folder, EXPERIMENT, args, settings, progress, cache)
-    progress(f"wrote models.csv and {len(figures)} figures to {folder}")
+    # ---------------------------------------------------------------- Write CSV, weights, figures, outcome
+    table = pd.concat(rows, ignore_index=True)[["model", "width", "params", "seed", *METRICS, "diverged"]]
+    if saved:
+        run.save_arrays("weights", saved)
+    diverged = table[table["diverged"]]
+    run.finish({"models.csv": table}, outcome={
+        "diverged": [{"width": int(r.width), "seed": int(r.seed)} for r in diverged.itertuples()]})
 
 
 if __name__ == "__main__":

@@ -1,118 +1,125 @@
-"""HW1-3d Flatness vs generalization, part 2: sensitivity, sharpness and curvature vs batch size.
+"""HW1-3d Flatness vs generalization, part 2: sensitivity; and the 1-3 bonus: ε-sharpness and λmax.
 
-Models of one architecture (an MLP 784-128-10 by default) that differ ONLY in batch
-size (16, 64, 256, 1024, 4000 = the whole training set), each a fresh model with a
-fresh Adam optimizer from the same initial weights. By default all are trained for the
-SAME NUMBER OF EPOCHS (the protocol of Keskar et al. 2017): every model computes the
-same number of per-sample gradients, so larger batches take fewer, less noisy steps and
-end at a higher training loss. ``--same steps`` gives every model about the same number
-of optimizer steps instead (then the large batches make many more passes over the data
-and end at a lower training loss): the control that separates batch size from training length.
-For each trained model:
+Do minimizers found with larger batches (or other learning rates) generalize worse, and are they more sensitive
+and sharper? An MLP 784-128-10, Adam; batch size 16, 64, 256, 1024, 4000 (full batch) at learning rate 1e-3, and
+learning rate 1e-4 … 1e-2 at batch size 64. Every model is a minimizer of the same quality: it trains until its
+full-set training loss is ≤ 1e-3 (~100 % training accuracy, and the same loss, which sets the scale of
+cross-entropy curvature), checked every epoch or 20 steps; a step cap stops one that does not get there. 3 seeds
+per condition, trained together (seed k: the same initial weights in every condition). Per model: sensitivity
+‖∂ softmax(f(x)) / ∂x‖_F over the test images, mean and median (Novak et al. 2018); ε-sharpness (Keskar et al.
+2017); λmax of the training-loss Hessian (float64 Lanczos, relative tolerance 1e-3).
 
-- sensitivity (Novak et al. 2018): ‖∂ softmax(f(x)) / ∂x‖_F, the Jacobian of the
-  OUTPUT probabilities w.r.t. the INPUT pixels, averaged over the test set;
-- ε-sharpness (Keskar et al. 2017): the largest relative increase of the training
-  loss in the box |Δθᵢ| ≤ ε(|θᵢ| + 1), in percent of (1 + L), by projected ascent;
-- the largest eigenvalue of the Hessian of the training loss (power iteration on
-  Hessian-vector products).
-
-Writes ``models.csv`` (batch_size, train_loss, train_acc, test_loss, test_acc,
-sensitivity, sharpness, top_hessian_eigenvalue, diverged), the trained models as
-``models/bs_XXXX.keras``, settings.json and three figures against batch size (log x):
-loss with sensitivity (second axis), accuracy with sensitivity, and sensitivity,
-sharpness and top eigenvalue side by side.
+Writes ``models.csv`` (one row per sweep, condition and seed; COLUMNS below; the condition both sweeps share is
+trained once, listed twice), settings.json, outcome.json, ``batch_size.png``, ``learning_rate.png``,
+``flatness.png``; with ``--save-weights``, ``models/weights.npz`` (``b<batch>_lr<rate>_s<seed>_<i>``).
 """
 
-import _path  # noqa: F401  (puts the repository root on sys.path)
-
-from hw1 import cli
-
-cli.quiet_tensorflow()
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from hw1 import analysis, data, hessian, models, results, train  # noqa: E402
+from hw1 import cli, experiment
 
 EXPERIMENT = "part3_sensitivity"
-MEASURED = dict(learning_rate=1e-3, epsilon=1e-3, sharpness_steps=20, sharpness_starts=2, hessian_iterations=100)
-PROFILES = {
-    "smoke": dict(dataset="mnist_bundled", train_limit=256, widths=[32], batch_sizes=[16, 64, 128],
-                  same="epochs", epochs=3, steps=30,
-                  **{**MEASURED, "sharpness_steps": 3, "sharpness_starts": 1, "hessian_iterations": 10}),
-    "default": dict(dataset="mnist_bundled", train_limit=None, widths=[128], batch_sizes=[16, 64, 256, 1024, 4000],
-                    same="epochs", epochs=100, steps=1000, **MEASURED),
-    "full": dict(dataset="mnist", train_limit=None, widths=[256], batch_sizes=[32, 128, 512, 2048, 8192],
-                 same="epochs", epochs=30, steps=5000, **MEASURED),
-}
+DEFAULT = dict(dataset="mnist_bundled", train_limit=None, widths=[128], runs=3, batch_sizes=[16, 64, 256, 1024, 4000],
+               learning_rate=1e-3, batch_size=64, learning_rates=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2], target_loss=1e-3,
+               max_steps=40_000, check_steps=20, epsilon=1e-3, sharpness_steps=20, sharpness_starts=2,
+               hessian_rtol=1e-3, save_weights=False)
+PROFILES = {"smoke": {**DEFAULT, "train_limit": 256, "widths": [2], "runs": 2, "batch_sizes": [32, 256],
+                      "learning_rate": 1e-2, "batch_size": 32, "learning_rates": [1e-2, 3e-2], "target_loss": 0.95,
+                      "max_steps": 160, "check_steps": 8, "sharpness_steps": 3, "sharpness_starts": 1},
+            "default": DEFAULT,
+            "full": {**DEFAULT, "dataset": "mnist", "widths": [256], "batch_sizes": [32, 128, 512, 2048, 8192],
+                     "batch_size": 128, "max_steps": 100_000}}
 METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
-MEASURES = ["sensitivity", "sharpness", "top_hessian_eigenvalue"]
+MEASURES = ["sensitivity", "sensitivity_median", "sharpness", "top_hessian_eigenvalue"]
+COLUMNS = ["sweep", "batch_size", "learning_rate", "seed", "epochs", "steps", "reached_target", *METRICS, *MEASURES,
+           "diverged"]
+
+
+def rates(text: str) -> list[float]:  # noqa: D103  (a float twin of cli.int_list)
+    return [cli.learning_rate(part.strip()) for part in text.split(",")]
+
+
+def check(s: dict) -> None:
+    for key, flag in (("batch_sizes", "--batch-sizes"), ("learning_rates", "--learning-rates")):
+        if len(set(s[key])) != len(s[key]):
+            raise cli.UsageError(f"{flag} {','.join(map(str, s[key]))} repeats a value; give each once")
 
 
 @cli.main_guard
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Setup
     parser = cli.parser(__doc__, PROFILES, dataset=True)
-    parser.add_argument("--batch-sizes", dest="batch_sizes", type=cli.int_list, help="e.g. 16,64,256,1024,4000")
-    parser.add_argument("--same", choices=["epochs", "steps"], help="what every batch size gets the same of")
-    parser.add_argument("--epochs", type=cli.positive_int, help="epochs of every model (with --same epochs)")
-    parser.add_argument("--steps", type=cli.positive_int, help="optimizer steps of every model (with --same steps)")
-    parser.add_argument("--epsilon", type=cli.positive_float, help="relative box half-width of ε-sharpness")
-    args = parser.parse_args()
-    settings = cli.settings(PROFILES, args)
-    if len(set(settings["batch_sizes"])) < len(settings["batch_sizes"]):
-        raise cli.UsageError(f"--batch-sizes {settings['batch_sizes']} repeats a batch size; give each once")
-    folder = cli.output_dir(args.out, EXPERIMENT)
-    progress = results.Progress(EXPERIMENT)
+    parser.add_argument("--batch-sizes", dest="batch_sizes", type=cli.int_list, help="sweep 1, e.g. 16,64,256")
+    parser.add_argument("--learning-rate", dest="learning_rate", type=cli.learning_rate, help="Adam's rate in sweep 1")
+    parser.add_argument("--learning-rates", dest="learning_rates", type=rates, help="sweep 2, e.g. 1e-4,1e-3,1e-2")
+    parser.add_argument("--batch-size", dest="batch_size", type=cli.positive_int, help="the batch size in sweep 2")
+    parser.add_argument("--runs", type=cli.positive_int, help="seeds per condition (default: 3)")
+    parser.add_argument("--target-loss", dest="target_loss", type=cli.positive_float,
+                        help="stop each model once its full-set training loss is ≤ this (nats)")
+    parser.add_argument("--max-steps", dest="max_steps", type=cli.positive_int, help="step cap of every model")
+    parser.add_argument("--epsilon", type=cli.bounded_float(0.0, 1.0),
+                        help="relative box half-width of ε-sharpness, in (0, 1]")
+    parser.add_argument("--save-weights", dest="save_weights", action="store_true", default=None,
+                        help="also write every model's final weights to models/weights.npz")
+    run = experiment.start(EXPERIMENT, parser, PROFILES, argv, check=check)
+    import numpy as np
+    import pandas as pd
 
-    # ---------------------------------------------------------------- Prepare the data
-    dataset = data.load(settings["dataset"], args.data_dir, limit=settings["train_limit"], seed=args.seed)
-    per_epoch = {bs: -(-len(dataset.x_train) // bs) for bs in settings["batch_sizes"]}  # steps per epoch
-    epochs = {bs: settings["epochs"] if settings["same"] == "epochs" else max(1, round(settings["steps"] / n))
-              for bs, n in per_epoch.items()}
-    settings.update(dataset=dataset.describe(), optimizer="adam", loss="sparse_ce", epochs_by_batch=epochs,
-                    steps_by_batch={bs: epochs[bs] * n for bs, n in per_epoch.items()})
-    cache = results.RunCache(folder, {"settings": settings, "seed": args.seed}, fresh=args.fresh)
+    from hw1 import analysis, data, hessian, models, train
 
-    # ---------------------------------------------------------------- Build the model
-    build = lambda: models.fc_net(settings["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
-    model = build()
+    # ---------------------------------------------------------------- Data, model, the two sweeps
+    s = run.settings
+    dataset = data.load(s["dataset"], run.args.data_dir, limit=s["train_limit"], seed=run.seed)
+    n_train, x, y = len(dataset.x_train), dataset.x_train, dataset.y_train
+    data.check_batch_sizes([*s["batch_sizes"], s["batch_size"]], n_train, "--batch-sizes/--batch-size")
+    build = lambda dtype="float32": models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes,  # noqa: E731
+                                                  dtype=dtype)
+    model, model64, seeds = build(), build("float64"), train.run_seeds(run.seed, s["runs"])
+    s.update(dataset=dataset.describe(), architecture=models.fc_architecture(
+        s["widths"], int(np.prod(dataset.input_shape)), dataset.num_classes), activation="relu",
+        params=model.count_params(), optimizer="adam", loss="sparse_ce", seeds=seeds)
+    sweeps = {"batch_size": [(b, s["learning_rate"]) for b in s["batch_sizes"]],
+              "learning_rate": [(s["batch_size"], lr) for lr in s["learning_rates"]]}
 
-    # ---------------------------------------------------------------- Train and measure each batch size
-    def fit(batch_size: int) -> tuple[dict, dict]:
-        train.set_seed(args.seed)
-        config = train.TrainConfig(epochs=epochs[batch_size], batch_size=batch_size, eval_every=epochs[batch_size],
-                                   learning_rate=settings["learning_rate"])
-        run = train.train(build, dataset, config, seeds=[args.seed], progress=progress, label=f"batch {batch_size}")
-        final, weights = run.final.iloc[0], run.weights[0]
-        row = {**{k: final[k] for k in METRICS}, **dict.fromkeys(MEASURES, np.nan), "diverged": run.diverged[0]}
-        if not run.diverged[0]:
-            x, y = dataset.x_train, dataset.y_train
-            row["sensitivity"] = analysis.input_jacobian_norm(model, weights, dataset.x_test)
-            row["sharpness"] = analysis.sharpness(model, weights, x, y, epsilon=settings["epsilon"],
-                                                  steps=settings["sharpness_steps"],
-                                                  starts=settings["sharpness_starts"], seed=args.seed)
-            row["top_hessian_eigenvalue"] = hessian.top_hessian_eigenvalue(
-                model, weights, x, y, "sparse_ce", iterations=settings["hessian_iterations"], seed=args.seed)
-            progress(f"batch {batch_size}: sensitivity {row['sensitivity']:.3g}, sharpness {row['sharpness']:.3g} %, "
-                     f"top Hessian eigenvalue {row['top_hessian_eigenvalue']:.3g}")
-        return {"row": pd.DataFrame([row])}, {f"w{i}": w for i, w in enumerate(weights)}
+    # ---------------------------------------------------------------- Train every seed of a condition to the target
+    def fit(batch_size: int, learning_rate: float) -> dict:
+        per_epoch = -(-n_train // batch_size)
+        config = train.TrainConfig(epochs=max(1, s["max_steps"] // per_epoch), batch_size=batch_size,
+                                   learning_rate=learning_rate, eval_every=max(1, -(-s["check_steps"] // per_epoch)),
+                                   stop_train_loss=s["target_loss"])
+        result = train.train(build, dataset, config, seeds, progress=run.progress,
+                             label=f"batch {batch_size}, lr {learning_rate:g}")
+        rows = result.final[METRICS].assign(seed=seeds, epochs=result.final["epoch"], diverged=result.diverged,
+                                            steps=result.final["epoch"] * per_epoch, **dict.fromkeys(MEASURES, np.nan),
+                                            reached_target=[e is not None for e in result.stopped])
+        # ---------------------------------------------------------------- Measure each model
+        for r, weights in enumerate(result.weights):
+            if not result.diverged[r]:
+                norms = analysis.input_jacobian_norms(model, weights, dataset.x_test)
+                rows.loc[r, MEASURES] = [norms.mean(), np.median(norms), analysis.sharpness(
+                    model, weights, x, y, epsilon=s["epsilon"], steps=s["sharpness_steps"],
+                    starts=s["sharpness_starts"], seed=seeds[r]), hessian.top_hessian_eigenvalue(
+                    model64, [w.astype(np.float64) for w in weights], x, y, "sparse_ce", rtol=s["hessian_rtol"],
+                    seed=seeds[r])]
+        run.progress(f"batch {batch_size}, lr {learning_rate:g}: steps {rows['steps'].tolist()}; means: "
+                     + ", ".join(f"{m} {rows[m].mean():.3g}" for m in MEASURES))
+        return {"rows": rows, "weights": result.weights if s["save_weights"] else []}
 
-    rows = []
-    (folder / "models").mkdir(exist_ok=True)
-    for batch_size in settings["batch_sizes"]:
-        tables, arrays = cache.fetch(f"bs{batch_size}", lambda: fit(batch_size))
-        rows.append(tables["row"].assign(batch_size=batch_size))
-        saved = build()
-        saved.set_weights([arrays[f"w{i}"] for i in range(len(arrays))])
-        saved.save(folder / "models" / f"bs_{batch_size:04d}.keras")
+    fitted = {c: run.step(f"batch{c[0]}_lr{c[1]:g}", lambda: fit(*c))
+              for c in dict.fromkeys(c for conditions in sweeps.values() for c in conditions)}
 
-    # ---------------------------------------------------------------- Write CSVs and figures
-    table = pd.concat(rows, ignore_index=True)[["batch_size", *METRICS, *MEASURES, "diverged"]]
-    results.write_csv(folder / "models.csv", table.astype({"diverged": bool}))
-    figures = results.finish(folder, EXPERIMENT, args, settings, progress, cache)
-    progress(f"wrote models.csv, {len(rows)} models and {len(figures)} figures to {folder}")
+    # ---------------------------------------------------------------- Write CSV, weights, figures, outcome
+    table = pd.concat([fitted[c]["rows"].assign(sweep=sweep, batch_size=c[0], learning_rate=c[1])
+                       for sweep, conditions in sweeps.items() for c in conditions], ignore_index=True)
+    table = table[COLUMNS].astype({"reached_target": bool, "diverged": bool})
+    saved = {f"b{c[0]}_lr{c[1]:g}_s{seed}_{i}": w for c, f in fitted.items()
+             for seed, ws in zip(seeds, f["weights"]) for i, w in enumerate(ws)}
+    if saved:
+        run.save_arrays("weights", saved)
+    models_only = table.drop_duplicates(["batch_size", "learning_rate", "seed"])
+    name = lambda r: f"batch {r.batch_size}, lr {r.learning_rate:g}, seed {r.seed}"  # noqa: E731
+    run.finish({"models.csv": table}, outcome={
+        "models": len(models_only), "reached_target": int(models_only["reached_target"].sum()),
+        "capped": [name(r) for r in models_only.itertuples() if not r.reached_target and not r.diverged],
+        "diverged": [name(r) for r in models_only.itertuples() if r.diverged]})
 
 
 if __name__ == "__main__":

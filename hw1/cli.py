@@ -18,7 +18,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 PROFILE_NAMES = ("smoke", "default", "full")
 DATASETS = ("mnist_bundled", "mnist", "fashion_mnist", "cifar10")
@@ -34,11 +34,17 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+MAX_SEED = 4_000_000  # per-run seeds are seed·1000 + run, and Keras seeds must stay below 2³²
+MAX_COUNT = 10_000_000  # epochs, steps, runs, widths: anything larger cannot finish on one machine
+
+
 def _number(kind: Callable[[str], Any], test: Callable[[Any], bool], accepted: str) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
+            if not text.isascii():
+                raise ValueError(text)
             value = kind(text)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise argparse.ArgumentTypeError(f"{text!r} is not {accepted}") from None
         if not test(value):
             raise argparse.ArgumentTypeError(f"{text!r} is not {accepted}")
@@ -47,10 +53,17 @@ def _number(kind: Callable[[str], Any], test: Callable[[Any], bool], accepted: s
     return parse
 
 
-positive_int = _number(int, lambda v: v > 0, "a positive integer")
-nonnegative_int = _number(int, lambda v: v >= 0, "a non-negative integer")
-positive_float = _number(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
-finite_float = _number(float, math.isfinite, "a finite number")
+def bounded_float(low: float, high: float) -> Callable[[str], float]:
+    """A parser of numbers in the open-closed range (low, high]."""
+    return _number(float, lambda v: math.isfinite(v) and low < v <= high, f"a number in ({low:g}, {high:g}]")
+
+
+positive_int = _number(int, lambda v: 0 < v <= MAX_COUNT, f"a positive integer up to {MAX_COUNT:,}")
+nonnegative_int = _number(int, lambda v: 0 <= v <= MAX_COUNT, f"a non-negative integer up to {MAX_COUNT:,}")
+seed_int = _number(int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED:,}")
+positive_float = _number(float, lambda v: math.isfinite(v) and 0 < v <= 1e6, "a positive number up to 1e6")
+learning_rate = positive_float  # up to 1e6: a rate that diverges is a result (recorded as diverged), not a mistake
+finite_float = _number(float, lambda v: math.isfinite(v) and abs(v) <= 1e6, "a finite number within ±1e6")
 
 
 def int_list(text: str) -> list[int]:
@@ -71,7 +84,7 @@ def parser(doc: str | None, profiles: dict[str, dict[str, Any]], *, dataset: boo
     p.add_argument("--profile", choices=PROFILE_NAMES, default="default",
                    help="sizes and counts to run (default: default)")
     p.add_argument("--out", default="results", help="results folder (default: results)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="base random seed (default: 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help=f"base random seed, 0 to {MAX_SEED:,} (default: 0)")
     p.add_argument("--fresh", action="store_true", help="recompute everything instead of resuming")
     if dataset:
         p.add_argument("--dataset", choices=DATASETS, default=None,
@@ -100,18 +113,30 @@ def output_dir(out: str, experiment: str) -> Path:
     except OSError as err:
         raise UsageError(f"cannot write to --out {out!r} ({err.strerror or err}); "
                          "give a folder you can write to") from None
+    for existing in sorted(folder.iterdir()):  # what a run replaces must be replaceable: check before any work
+        if existing.suffix not in (".csv", ".json", ".png", ".keras", ".npz"):
+            continue
+        try:
+            if existing.is_dir():
+                raise IsADirectoryError(21, "a folder stands where a results file goes")
+            with open(existing, "ab"):
+                pass
+        except OSError as err:
+            raise UsageError(f"cannot replace {str(existing)!r} in --out ({err.strerror or err}); remove it or "
+                             "give another --out") from None
     return folder
 
 
-def main_guard(main: Callable[[], Any]) -> Callable[[], None]:
-    """Decorate a script's ``main``: user mistakes become one line on stderr and exit code 2."""
+def main_guard(main: Callable[..., Any]) -> Callable[..., None]:
+    """Decorate a script's ``main(argv=None)``: user mistakes become one line on stderr and exit code 2,
+    Ctrl-C one line and exit code 130."""
     from hw1.data import DataError  # no TensorFlow import
 
     @functools.wraps(main)
-    def wrapper() -> None:
+    def wrapper(argv: Sequence[str] | None = None) -> None:
         prog = Path(sys.argv[0]).name
         try:
-            main()
+            main(argv)
         except (UsageError, DataError) as err:
             print(f"{prog}: error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
@@ -139,6 +164,8 @@ def quiet_tensorflow() -> None:
         import tensorflow as tf
 
         tf.constant(0.0)  # the device is initialized (and logs) on first use
+        # a fresh model per condition, by design: TensorFlow's retracing warning would call that a mistake
+        tf.get_logger().setLevel("ERROR")
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -9,7 +9,7 @@ inference mode compute the same function and every weight is trainable.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import keras
 
@@ -54,6 +54,16 @@ def widths_for_params(hidden_layers: int, target_params: int, input_dim: int = 1
     return best
 
 
+def fc_architecture(widths: Sequence[int], input_dim: int = 1, output_dim: int = 1) -> str:
+    """The name hw1 gives a fully connected net: ``MLP 1-20-20-1`` (layer sizes, inputs to outputs).
+
+    Example:
+        >>> fc_architecture([128], 784, 10)
+        'MLP 784-128-10'
+    """
+    return "MLP " + "-".join(map(str, [input_dim, *widths, output_dim]))
+
+
 def fc_net(widths: Sequence[int], input_shape: Sequence[int] = (1,), output_dim: int = 1,
            activation: str = "relu", name: str | None = None, dtype: str = "float32") -> keras.Sequential:
     """Fully connected net: (flatten) → Dense(w, activation) for each width → Dense(output_dim).
@@ -94,6 +104,25 @@ def rnn(input_shape: Sequence[int], num_classes: int = 10, units: int = 64, name
         keras.layers.LSTM(units, name="lstm"),
         keras.layers.Dense(num_classes, name="output"),
     ], name=name)
+
+
+def image_classifiers(input_shape: Sequence[int], num_classes: int, dnn_width: int, cnn_filters: Sequence[int],
+                      cnn_dense: int, rnn_units: int) -> dict[str, Callable[[], keras.Sequential]]:
+    """The three kinds of classifier HW1-1b compares, as builders ``{"dnn", "cnn", "rnn"}``.
+
+    ``dnn``: one hidden Dense layer of ``dnn_width`` (:func:`fc_net`); ``cnn``: :func:`cnn` with
+    ``cnn_filters`` and ``cnn_dense``; ``rnn``: an LSTM of ``rnn_units`` reading the image row by
+    row (:func:`rnn`). Each call of a builder makes a fresh model.
+
+    Example:
+        >>> build = image_classifiers((28, 28, 1), 10, 32, [8, 16], 32, 64)
+        >>> {name: b().count_params() for name, b in build.items()}
+        {'dnn': 25450, 'cnn': 26698, 'rnn': 24458}
+    """
+    shape, filters = tuple(input_shape), list(cnn_filters)
+    return {"dnn": lambda: fc_net([dnn_width], shape, num_classes, name="dnn"),
+            "cnn": lambda: cnn(shape, num_classes, filters, cnn_dense),
+            "rnn": lambda: rnn(shape, num_classes, rnn_units)}
 
 
 def describe(model: keras.Model) -> str:

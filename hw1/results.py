@@ -1,34 +1,32 @@
-"""Results I/O: tidy CSVs, settings.json, progress lines, all written atomically.
+"""Results I/O: tidy CSVs and JSON, written atomically, and the reader of a results folder.
 
 Every experiment writes into ``<out>/<experiment>/``:
 
-- one or more tidy CSVs (one row per observation, one named column per variable),
-- ``settings.json``: every setting used, the seed, the profile and package versions,
+- ``settings.json``: what was asked: every setting, the seed, the profile, versions, machine;
+- one or more tidy CSVs (one row per observation, one named column per variable; the
+  vocabulary is in README "Results files");
+- ``outcome.json``: what came out (wall time, peak memory, summary numbers) and the
+  fingerprint of every CSV written. It is written LAST: a folder without it holds an
+  unfinished run, and one whose CSVs do not match it mixes two runs;
 - its figures (PNG), drawn from the CSVs by :mod:`hw1.plots`.
 
-Files are written to a temporary name in the same folder and renamed, so a
-killed run leaves either the old file or the new one, never half a file.
-This module does not import TensorFlow.
+Files are written to a temporary name in the same folder and renamed, so a killed run
+leaves either the old file or the new one, never half a file. This module imports
+neither TensorFlow nor matplotlib.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
-import platform
-import sys
 import tempfile
-import time
-from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import pandas as pd
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas", "matplotlib", "scikit-learn", "mlxtend")
 
 
 @contextlib.contextmanager
@@ -45,12 +43,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are ordinary readable files
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary readable files
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # elsewhere: read it by setting it, and put it back at once
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -73,8 +82,22 @@ def read_csv(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def write_json(path: str | os.PathLike, data: dict[str, Any]) -> Path:
-    """Write ``data`` as indented JSON atomically."""
-    return write_text(path, json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
+    """Write ``data`` as indented JSON atomically; NaN and ±inf become null (JSON has no such numbers)."""
+    text = json.dumps(_finite(data), indent=2, sort_keys=True, default=_json_default, allow_nan=False)
+    return write_text(path, text + "\n")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float (numpy's included) replaced by None, containers walked."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy scalars and arrays
+        return _finite(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def read_json(path: str | os.PathLike) -> dict[str, Any]:
@@ -91,135 +114,90 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages whose numbers affect the results."""
-    versions = {"python": platform.python_version()}
-    for name in PACKAGES:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[name] = metadata.version(name)
-    return versions
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (hex), to tie a CSV to the run that wrote it."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def machine() -> dict[str, Any]:
-    """A short description of the machine (CPU count, platform, accelerators seen by TF if loaded)."""
-    info: dict[str, Any] = {"platform": platform.platform(), "processor": platform.machine(),
-                            "cpu_count": os.cpu_count()}
-    tf = sys.modules.get("tensorflow")
-    if tf is not None:
-        info["gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
-    return info
+class ResultsError(Exception):
+    """A results folder that cannot be read as one finished run; reported as one line."""
 
 
-def write_settings(folder: str | os.PathLike, experiment: str, profile: str, seed: int,
-                   settings: dict[str, Any], **extra: Any) -> Path:
-    """Write ``settings.json``: every setting used, the seed, versions and machine."""
-    data = {"experiment": experiment, "profile": profile, "seed": seed, "settings": settings,
-            "versions": package_versions(), "machine": machine(), **extra}
-    return write_json(Path(folder) / "settings.json", data)
+class ResultsFolder:
+    """One experiment's results: ``settings.json``, ``outcome.json`` and the CSVs beside them.
 
-
-def finish(folder: Path, experiment: str, args: Any, settings: dict[str, Any], progress: "Progress",
-           cache: "RunCache", **extra: Any) -> list[Path]:
-    """End an experiment whose CSVs are written: settings.json (with wall time and peak memory),
-    the figures drawn from the CSVs, and the resume cache forgotten. Returns the figure paths."""
-    from hw1 import plots
-
-    write_settings(folder, experiment, args.profile, args.seed, settings, **extra,
-                   seconds=round(progress.elapsed, 1), peak_memory_mb=round(peak_memory_mb()))
-    figures = plots.draw(experiment, folder)
-    cache.clear()
-    return figures
-
-
-def peak_memory_mb() -> float:
-    """Peak resident memory of this process so far, in MiB (Linux: ru_maxrss is KiB)."""
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-class Progress:
-    """Prints ``[experiment] message (elapsed)`` lines to stderr so long work is visible."""
-
-    def __init__(self, experiment: str, quiet: bool = False) -> None:
-        self.experiment = experiment
-        self.quiet = quiet
-        self.start = time.perf_counter()
-
-    @property
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
-
-    def __call__(self, message: str) -> None:
-        if not self.quiet:
-            print(f"[{self.experiment} {self.elapsed:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-class RunCache:
-    """Finished conditions of an experiment, kept so that a killed run resumes where it stopped.
-
-    Each finished condition (a model, a batch of runs) is one ``.npz`` file under
-    ``folder/.cache/<fingerprint>/``, written atomically; the fingerprint hashes the
-    settings, profile and seed, so a run with other settings never reads it. The cache
-    is removed when the experiment finishes (:meth:`clear`), and by ``--fresh``.
+    Opening checks that the folder holds ONE finished run: ``outcome.json`` exists (the run
+    finished) and every CSV it lists has the digest it recorded (no file of another run).
+    CSVs are read once, on first use, and checked: no duplicated rows, the columns asked for.
 
     Example:
-        >>> cache = RunCache(folder, {"epochs": 3}, fresh=False)       # doctest: +SKIP
-        >>> found = cache.get("bs_64")                                 # doctest: +SKIP
-        >>> if found is None: cache.put("bs_64", {"history": frame}, {"weights_0": w0})  # doctest: +SKIP
+        >>> run = ResultsFolder("results/part2_gradient_norm")    # doctest: +SKIP
+        >>> run.csv("history.csv", ["step", "train_loss"])       # doctest: +SKIP
     """
 
-    def __init__(self, folder: str | os.PathLike, fingerprint: dict[str, Any], fresh: bool = False) -> None:
-        import hashlib
-        import shutil
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        self.experiment = self.folder.name
+        self.meta = _read_json_or_fail(self.folder / "settings.json")
+        if not isinstance(self.meta.get("settings"), dict):
+            raise ResultsError(f"{self.folder / 'settings.json'} has no 'settings' block; not written by hw1")
+        self.settings: dict[str, Any] = self.meta["settings"]
+        outcome_path = self.folder / "outcome.json"
+        if not outcome_path.is_file():
+            raise ResultsError(f"{self.folder} holds an unfinished run (no outcome.json); run "
+                               f"experiments/{self.experiment}.py again to finish it")
+        self.outcome = _read_json_or_fail(outcome_path)
+        files = self.outcome.get("files")
+        if not isinstance(files, dict):
+            raise ResultsError(f"{outcome_path} lists no files; not written by hw1")
+        if self.outcome.get("settings_digest") != file_digest(self.folder / "settings.json"):
+            raise ResultsError(f"{self.folder}: settings.json is not the one this run's outcome.json was written "
+                               "with (files of two runs); run the experiment again")
+        for name, digest in files.items():
+            path = self.folder / name
+            if not path.is_file():
+                raise ResultsError(f"{path} is missing; run the experiment again")
+            if file_digest(path) != digest:
+                raise ResultsError(f"{path} was changed after the run wrote it (or comes from another run); "
+                                   "run the experiment again")
+        self._tables: dict[str, pd.DataFrame] = {}
 
-        root = Path(folder) / ".cache"
-        if fresh and root.exists():
-            shutil.rmtree(root)
-        digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=_json_default).encode()).hexdigest()
-        self.root = root
-        self.folder = root / digest[:16]
+    @property
+    def seed(self) -> int:
+        return int(self.meta.get("seed", 0))
 
-    def _path(self, key: str) -> Path:
-        return self.folder / f"{key}.npz"
+    @property
+    def profile(self) -> str:
+        return str(self.meta.get("profile"))
 
-    def get(self, key: str) -> tuple[dict[str, pd.DataFrame], dict[str, Any]] | None:
-        """The tables and arrays stored for ``key``, or None if that condition has not finished."""
-        import io
+    def csv(self, name: str, columns: Sequence[str] = ()) -> pd.DataFrame:
+        """The table ``name`` (read once); ``columns`` that must be present."""
+        if name not in self._tables:
+            path = self.folder / name
+            try:
+                frame = pd.read_csv(path)
+            except (OSError, ValueError, pd.errors.ParserError) as err:
+                raise ResultsError(f"{path} cannot be read as a CSV ({type(err).__name__}: "
+                                   f"{str(err).splitlines()[0] if str(err) else ''})") from None
+            if frame.empty:
+                raise ResultsError(f"{path} has no rows")
+            self._tables[name] = frame
+        frame = self._tables[name]
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ResultsError(f"{self.folder / name} lacks the columns {missing}; has {list(frame.columns)}")
+        return frame
 
-        import numpy as np
 
-        path = self._path(key)
-        if not path.exists():
-            return None
-        with np.load(path, allow_pickle=False) as z:
-            tables = {k[6:]: pd.read_csv(io.StringIO(str(z[k]))) for k in z.files if k.startswith("table:")}
-            arrays = {k[6:]: z[k] for k in z.files if k.startswith("array:")}
-        return tables, arrays
-
-    def put(self, key: str, tables: dict[str, pd.DataFrame], arrays: dict[str, Any] | None = None) -> None:
-        """Store a finished condition atomically."""
-        import numpy as np
-
-        payload = {f"table:{k}": np.array(v.to_csv(index=False, float_format="%.9g")) for k, v in tables.items()}
-        payload.update({f"array:{k}": np.asarray(v) for k, v in (arrays or {}).items()})
-        with atomic_path(self._path(key)) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **payload)
-
-    def fetch(self, key: str, compute: Any) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-        """The stored result for ``key``, computing and storing it first if needed.
-
-        ``compute()`` returns ``(tables, arrays)``. The result is always read back from the
-        file, so a resumed run and an uninterrupted one see the same (rounded) numbers.
-        """
-        if self.get(key) is None:
-            self.put(key, *compute())
-        found = self.get(key)
-        assert found is not None
-        return found
-
-    def clear(self) -> None:
-        """Forget every cached condition (called once the experiment's outputs are written)."""
-        import shutil
-
-        shutil.rmtree(self.root, ignore_errors=True)
+def _read_json_or_fail(path: Path) -> dict[str, Any]:
+    try:
+        data = read_json(path)
+    except FileNotFoundError:
+        raise ResultsError(f"{path} does not exist") from None
+    except (OSError, ValueError) as err:
+        raise ResultsError(f"{path} is not valid JSON ({type(err).__name__})") from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path} does not hold a JSON object")
+    return data

@@ -27,6 +27,25 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
+def load_script(name: str):
+    """The module ``experiments/<name>.py``, imported without running it (its ``main(argv)`` is callable)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"experiments_{name}", ROOT / "experiments" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_main(name: str, *args: str) -> int:
+    """Run ``experiments/<name>.py``'s ``main`` in this process (no new TensorFlow start-up); its exit code."""
+    try:
+        load_script(name).main(list(args))
+    except SystemExit as stop:
+        return int(stop.code or 0)
+    return 0
+
+
 def run_script(name: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run ``experiments/<name>.py`` in a fresh Python with ``args``; capture its output.
 

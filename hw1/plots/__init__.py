@@ -1,89 +1,94 @@
 """Figures, drawn from the CSVs (and settings.json) of a results folder alone.
 
-Nothing here imports TensorFlow: every figure can be regenerated from stored
-results with ``python -m hw1.plots [DIR]``.
-
-Each ``hw1/plots/partN.py`` module defines ``FIGURES = {experiment: draw}``
-where ``draw(folder) -> list[Path]`` reads ``folder/*.csv`` and writes PNGs
-into ``folder``. The helpers below are the figure kinds they share.
+Nothing here imports TensorFlow, and importing it changes no global state: figures are
+``matplotlib.figure.Figure`` objects (no pyplot, no backend switch), drawn inside
+``matplotlib.rc_context(STYLE)``. Every figure can be regenerated from stored results with
+``python -m hw1.plots [DIR]``. What each experiment draws is in its view (:mod:`hw1.views`);
+this module holds the one figure style, :func:`render`, and the drawing helpers views share.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import textwrap
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from hw1.results import ResultsError, ResultsFolder, atomic_path
 
-from hw1.results import atomic_path, read_json  # noqa: E402
+if TYPE_CHECKING:
+    from hw1.views import Plot
 
-Draw = Callable[[Path], list[Path]]
+STYLE = {"figure.dpi": 110, "savefig.dpi": 130, "axes.grid": True, "grid.alpha": 0.3,
+         "axes.spines.top": False, "axes.spines.right": False, "legend.fontsize": 8.5, "axes.titlesize": 11.5,
+         "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9, "legend.framealpha": 0.85}
+CAPTION_FONT = 8.0
 TRAIN_STYLE = {"linestyle": "-"}
 TEST_STYLE = {"linestyle": "--"}
 
-plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 130, "axes.grid": True, "grid.alpha": 0.3,
-                     "axes.spines.top": False, "axes.spines.right": False, "legend.fontsize": 8,
-                     "axes.titlesize": 11, "figure.autolayout": False})
 
-
-def registry() -> dict[str, Draw]:
-    """``{experiment name: draw function}`` gathered from every ``hw1.plots.part*`` module."""
-    figures: dict[str, Draw] = {}
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("part"):
-            figures.update(importlib.import_module(f"{__name__}.{info.name}").FIGURES)
-    return figures
-
-
-def draw(experiment: str, folder: str | Path) -> list[Path]:
-    """Draw every figure of one experiment from the CSVs in ``folder``."""
-    return registry()[experiment](Path(folder))
-
-
-def draw_all(root: str | Path) -> dict[str, list[Path]]:
-    """Draw the figures of every experiment folder found under ``root``."""
-    root = Path(root)
-    drawn = {}
-    for experiment, fn in sorted(registry().items()):
-        folder = root / experiment
-        if (folder / "settings.json").exists():
-            drawn[experiment] = fn(folder)
-    return drawn
-
-
-def save(fig: plt.Figure, path: Path) -> Path:
-    """Lay out (leaving room for a caption), save as PNG atomically, and close."""
-    lines_of_caption = getattr(fig, "_hw1_caption_lines", 0)
-    bottom = (0.08 + 0.15 * lines_of_caption) / fig.get_figheight() if lines_of_caption else 0
-    fig.tight_layout(rect=(0, bottom, 1, 1))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+def render(plot: Plot, folder: str | Path) -> Path:
+    """Draw ``plot`` with the house style, put its caption under it, save it atomically as PNG."""
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=plot.size)
+        plot.draw(fig)
+        width = int(plot.size[0] * 15.5)  # characters per caption line at CAPTION_FONT
+        wrapped = textwrap.fill(plot.caption, width)
+        lines = wrapped.count("\n") + 1
+        fig.text(0.5, 0.01, wrapped, ha="center", va="bottom", fontsize=CAPTION_FONT, color="0.3")
+        bottom = (0.1 + 0.16 * lines) / plot.size[1]
+        for legend in fig.legends:  # figure-level legends (legend_below) sit between the axes and the caption
+            legend.set_bbox_to_anchor((0.5, bottom), transform=fig.transFigure)
+            bottom += (0.08 + 0.2 * getattr(legend, "_hw1_rows", 1)) / plot.size[1]
+        fig.tight_layout(rect=(0, bottom, 1, 1))
+        path = Path(folder) / plot.file
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
     return path
 
 
-def settings(folder: Path) -> dict:
-    """The ``settings`` block of an experiment's settings.json."""
-    return read_json(folder / "settings.json")["settings"]
+def draw(experiment: str, folder: str | Path) -> list[Path]:
+    """Draw every figure of one experiment from the finished run in ``folder``."""
+    from hw1.views import view
+
+    folder = Path(folder)
+    return [render(p, folder) for p in view(experiment).plots(ResultsFolder(folder))]
 
 
-def caption(fig: plt.Figure, text: str) -> None:
-    """A small caption under the axes: the settings a reader needs to interpret the figure."""
-    width = int(fig.get_figwidth() * 17)  # characters per line at this font size
-    wrapped = textwrap.fill(text, width)
-    fig.text(0.5, 0.01, wrapped, ha="center", va="bottom", fontsize=7.5, color="0.3")
-    fig._hw1_caption_lines = wrapped.count("\n") + 1
+def draw_all(root: str | Path) -> tuple[dict[str, list[Path]], dict[str, str]]:
+    """Draw the figures of every experiment found under ``root``, each on its own.
+
+    Returns:
+        ``(drawn, skipped)``: the figure paths per experiment, and one reason per experiment
+        whose folder exists but could not be drawn (unfinished, mixed or damaged files).
+    """
+    from hw1.views import views
+
+    root = Path(root)
+    drawn, skipped = {}, {}
+    for v in views():
+        folder = root / v.experiment
+        if not folder.is_dir():
+            continue
+        try:
+            drawn[v.experiment] = draw(v.experiment, folder)
+        except ResultsError as err:
+            skipped[v.experiment] = str(err)
+        except (KeyError, ValueError, TypeError, IndexError) as err:  # files of another version of the script
+            skipped[v.experiment] = (f"{type(err).__name__}: {err} (files from another version of "
+                                     f"experiments/{v.experiment}.py? running it again rewrites them)")
+    return drawn, skipped
 
 
-def lines(ax: plt.Axes, frame: pd.DataFrame, x: str, y: str, by: str, labels: dict[str, str] | None = None,
-          order: Iterable[str] | None = None, colors: dict[str, str] | None = None, **style) -> dict[str, str]:
+# ---------------------------------------------------------------- helpers the views share
+
+def lines(ax: Axes, frame: pd.DataFrame, x: str, y: str, by: str, labels: dict | None = None,
+          order: Iterable | None = None, colors: dict | None = None, **style) -> dict:
     """One line of ``y`` against ``x`` per value of column ``by``; returns the colour used per group."""
     used = {}
     groups = list(order) if order is not None else list(dict.fromkeys(frame[by]))
@@ -95,3 +100,39 @@ def lines(ax: plt.Axes, frame: pd.DataFrame, x: str, y: str, by: str, labels: di
         ax.plot(part[x], part[y], color=color, label=(labels or {}).get(key, str(key)), **style)
         used[key] = color
     return used
+
+
+def mean_band(ax: Axes, frame: pd.DataFrame, x: str, y: str, color: str, label: str | None = None,
+              seed: str = "seed", log: bool = False, **style) -> None:
+    """The mean of ``y`` over seeds against ``x`` as a line, each seed's value as a dot (the spread,
+    drawn so that it cannot hide another series). With ``log``, the mean is geometric."""
+    values = frame[[x, y, seed]].dropna()
+    if values.empty:
+        return
+    grouped = values.groupby(x)[y]
+    center = grouped.apply(lambda v: float(np.exp(np.log(v).mean())) if log else float(v.mean()))
+    ax.plot(center.index, center.to_numpy(), color=color, label=label, marker="o", ms=3.5, **style)
+    ax.scatter(values[x], values[y], s=9, color=color, alpha=0.45, linewidths=0)
+
+
+def twin(ax: Axes, color: str, label: str) -> Axes:
+    """A second y axis on the right, coloured like the series it carries."""
+    other = ax.twinx()
+    other.set_ylabel(label, color=color)
+    other.tick_params(axis="y", colors=color)
+    other.spines["right"].set_visible(True)
+    other.spines["right"].set_color(color)
+    other.grid(False)
+    return other
+
+
+def legend_below(fig: Figure, axes: Sequence[Axes], ncol: int = 3) -> None:
+    """One legend for several axes, under them, where it covers no data."""
+    handles, labels = [], []
+    for ax in axes:
+        h, lab = ax.get_legend_handles_labels()
+        handles += h
+        labels += lab
+    if handles:
+        legend = fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False)
+        legend._hw1_rows = -(-len(handles) // ncol)  # render() makes room for it above the caption

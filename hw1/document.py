@@ -1,0 +1,304 @@
+"""The report's document model and its one renderer, to Markdown and to self-contained HTML.
+
+A :class:`Document` is a title, header lines, tables, the conclusions and one
+:class:`Section` per task. :func:`blocks` walks it ONCE into a flat list of blocks
+(headings, paragraphs, tables, note lists, figures); :func:`markdown` and :func:`html_page`
+only render blocks. This module imports neither TensorFlow nor matplotlib.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+    title: str = ""
+
+
+@dataclass
+class Figure:
+    path: str          # relative to the report's folder, with forward slashes
+    title: str
+    caption: str
+    exists: bool
+
+
+@dataclass
+class Note:
+    """One finding. ``verdict``: "agrees" / "contradicts" (a claim of the literature tested and carried by
+    the evidence), "unresolved" (tested, but the run cannot tell), "warning" (a consistency check failed)."""
+    text: str
+    verdict: str = ""
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    question: str
+    experiment: str
+    status: str = ""
+    describe: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    comment: list[Note | Table] = field(default_factory=list)
+    error: str = ""
+    missing: bool = False
+
+    @property
+    def anchor(self) -> str:
+        return slug(f"{self.key} {self.title}")
+
+
+@dataclass
+class Conclusion:
+    """One short answer to one question of the assignment, with the figure that shows it."""
+    section: Section
+    text: str
+    figure: Figure | None = None
+
+
+@dataclass
+class Document:
+    title: str
+    meta: list[str]
+    tables: list[Table]
+    conclusions: list[Conclusion]
+    flagged: list[tuple[Section, Note]]
+    sections: list[Section]
+    nothing_flagged: str = ""
+
+
+VERDICT_LABEL = {"agrees": "Agrees with the literature.", "contradicts": "Contradicts the literature.",
+                 "unresolved": "Not resolved by this run.", "warning": "Check failed."}
+
+
+def slug(text: str) -> str:
+    """GitHub's heading anchor: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", text.lower()).replace(" ", "-")
+
+
+# ---------------------------------------------------------------- one walk
+
+def blocks(doc: Document) -> list[tuple]:
+    """The document as a flat list of ``(kind, ...)`` blocks, in reading order."""
+    out: list[tuple] = [("title", doc.title), *[("meta", line) for line in doc.meta]]
+    out += [("table", t) for t in doc.tables]
+    out.append(("contents", doc.sections))
+    if doc.conclusions:
+        out.append(("h2", "Conclusions", "conclusions", ""))
+        out += [("conclusion", c) for c in doc.conclusions]
+    out.append(("h2", "Where the data disagrees with the literature, or a check failed",
+                "where-the-data-disagrees-with-the-literature-or-a-check-failed", ""))
+    out.append(("flagged", doc.flagged, doc.nothing_flagged))
+    number = 0
+    for s in doc.sections:
+        out.append(("h2", f"{s.key} {s.title}", s.anchor, s.status, bool(s.error or s.missing)))
+        out.append(("meta", f"*Question:* {s.question}"))
+        out.append(("meta", f"*Experiment:* `experiments/{s.experiment}.py`"))
+        if s.missing:
+            out.append(("missing", f"**Not run.** No finished run of `{s.experiment}` in this folder; run "
+                                   f"`bash run_all.sh --only {s.experiment}` to produce it."))
+            continue
+        if s.error:
+            out.append(("error", f"**This section could not be built from the files found:** `{s.error}`"))
+            continue
+        out.append(("h3", "Describe"))
+        out += [("table", t) for t in s.describe]
+        out.append(("h3", "Figures"))
+        for fig in s.figures:
+            number += 1
+            out.append(("figure", fig, number))
+        out.append(("h3", "Comment"))
+        out.append(("notes", s.comment))
+    return out
+
+
+# ---------------------------------------------------------------- Markdown
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(table: Table) -> str:
+    out = [f"**{table.title}**", ""] if table.title else []
+    out += ["| " + " | ".join(map(_md_cell, table.header)) + " |", "|" + "---|" * len(table.header)]
+    out += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in table.rows]
+    return "\n".join(out) + "\n"
+
+
+def md_note(note: Note) -> str:
+    label = VERDICT_LABEL.get(note.verdict)
+    return f"- **{label}** {note.text}" if label else f"- {note.text}"
+
+
+def markdown(doc: Document) -> str:
+    out: list[str] = []
+    for block in blocks(doc):
+        kind = block[0]
+        if kind == "title":
+            out += [f"# {block[1]}", ""]
+        elif kind == "meta":
+            out.append(f"{block[1]}  ")
+        elif kind == "table":
+            out += ["", md_table(block[1])]
+        elif kind == "contents":
+            out += ["## Contents", ""] + [f"{i}. [{s.key} {s.title}](#{s.anchor}) — {s.status}"
+                                          for i, s in enumerate(block[1], 1)] + [""]
+        elif kind == "h2":
+            out += ["", f"## {block[1]}", ""]
+        elif kind == "h3":
+            out += ["", f"### {block[1]}", ""]
+        elif kind == "conclusion":
+            c = block[1]
+            fig = f" ({c.figure.title}: [figure]({c.figure.path}))" if c.figure else ""
+            out += [f"- **[{c.section.key}](#{c.section.anchor})** {c.text}{fig}"]
+        elif kind == "flagged":
+            out += [f"- [{s.key}](#{s.anchor}): {flag_text(n)}" for s, n in block[1]] or [f"- {block[2]}"]
+        elif kind in ("missing", "error"):
+            out += ["", block[1], ""]
+        elif kind == "figure":
+            fig, number = block[1], block[2]
+            out += ([f"![{fig.title}]({fig.path})", ""] if fig.exists else [f"(figure file `{fig.path}` missing)", ""])
+            out += [f"*Figure {number}. {fig.title}.* {fig.caption}", ""]
+        elif kind == "notes":
+            out += [f"\n{md_table(n)}" if isinstance(n, Table) else md_note(n) for n in block[1]]
+    return "\n".join(out).strip() + "\n"
+
+
+def flag_text(note: Note) -> str:
+    return f"{VERDICT_LABEL[note.verdict]} {note.text}" if note.verdict in VERDICT_LABEL else note.text
+
+
+# ---------------------------------------------------------------- HTML
+
+CSS = """
+body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#222;
+ max-width:980px;margin:0 auto;padding:24px 28px 80px;background:#fff}
+h1{font-size:1.9em;margin:.2em 0 .4em}h2{font-size:1.4em;margin:2.2em 0 .3em;padding-top:.6em;
+ border-top:2px solid #e4e4e4}h3{font-size:1.08em;margin:1.4em 0 .4em;color:#444}
+code{font:.9em ui-monospace,Menlo,Consolas,monospace;background:#f3f3f3;padding:1px 4px;border-radius:3px}
+table{border-collapse:collapse;margin:.4em 0 1.2em;font-size:.9em}caption{text-align:left;font-weight:600;
+ padding:4px 0;color:#333}th,td{border:1px solid #ddd;padding:4px 9px;text-align:left;vertical-align:top}
+th{background:#f5f6f8}tr:nth-child(even) td{background:#fafafa}
+.meta{color:#555;margin:.1em 0}.status{font-size:.8em;color:#666;font-weight:normal;margin-left:.5em}
+.status.bad{color:#b3261e;font-weight:600}
+nav ol{columns:2;padding-left:1.4em}nav li{margin:.15em 0}
+.missing{background:#fff4e5;border-left:4px solid #f0a030;padding:8px 12px}
+.error{background:#fdecea;border-left:4px solid #d93025;padding:8px 12px}
+figure{margin:1.2em 0 1.8em;text-align:center}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.88em;color:#444;margin-top:.3em;text-align:left}
+ul.notes{padding-left:1.2em}ul.notes li{margin:.35em 0}
+.badge{display:inline-block;font-size:.78em;font-weight:600;padding:0 6px;border-radius:3px;margin-right:6px}
+.agrees{background:#e6f4ea;color:#1e6b34}.contradicts{background:#fde7d9;color:#9a3b00}
+.warning{background:#fdecea;color:#b3261e}.unresolved{background:#eef1f6;color:#3c4a60}
+.conclusion{overflow:auto;margin:.6em 0;padding:.2em 0;border-bottom:1px solid #f0f0f0}
+.conclusion img.thumb{float:right;width:300px;margin:0 0 .4em 1em;border:1px solid #eee}
+"""
+
+
+def _inline(text: str) -> str:
+    """Escape, then turn `code` spans into <code>, **bold** into <b> and *italic* into <i>."""
+    text = html.escape(str(text), quote=False)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    text = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", text)
+    return re.sub(r"\*([^*]+)\*", r"<i>\1</i>", text)
+
+
+def html_table(table: Table) -> str:
+    head = "".join(f"<th>{_inline(h)}</th>" for h in table.header)
+    body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in table.rows)
+    title = f"<caption>{_inline(table.title)}</caption>" if table.title else ""
+    return f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def html_note(note: Note) -> str:
+    label = VERDICT_LABEL.get(note.verdict)
+    badge = f'<span class="badge {note.verdict}">{html.escape(label)}</span>' if label else ""
+    return f"<li>{badge}{_inline(note.text)}</li>"
+
+
+def html_notes(notes: Sequence[Note | Table]) -> str:
+    """Runs of sentences as bullet lists, tables between them."""
+    out, items = [], []
+    for item in [*notes, None]:
+        if isinstance(item, Note):
+            items.append(html_note(item))
+            continue
+        if items:
+            out.append('<ul class="notes">' + "".join(items) + "</ul>")
+            items = []
+        if isinstance(item, Table):
+            out.append(html_table(item))
+    return "\n".join(out)
+
+
+def _img_src(root: Path, path: str, embed: bool) -> str:
+    if embed:
+        return "data:image/png;base64," + base64.b64encode((root / path).read_bytes()).decode("ascii")
+    return html.escape(path, quote=True)
+
+
+def html_figure(root: Path, fig: Figure, number: int, embed: bool) -> str:
+    caption = f"<figcaption><b>Figure {number}. {_inline(fig.title)}.</b> {_inline(fig.caption)}</figcaption>"
+    if not fig.exists:
+        missing = f"Figure file <code>{html.escape(fig.path)}</code> is missing."
+        return f'<figure><p class="error">{missing}</p>{caption}</figure>'
+    return (f'<figure><img src="{_img_src(root, fig.path, embed)}" alt="{html.escape(fig.title, quote=True)}">'
+            f"{caption}</figure>")
+
+
+def html_page(root: Path, doc: Document, embed: bool = True) -> str:
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           f"<title>{html.escape(doc.title)}</title>", f"<style>{CSS}</style></head><body>"]
+    open_section = False
+    for block in blocks(doc):
+        kind = block[0]
+        if kind == "title":
+            out.append(f"<h1>{_inline(block[1])}</h1>")
+        elif kind == "meta":
+            out.append(f'<p class="meta">{_inline(block[1])}</p>')
+        elif kind == "table":
+            out.append(html_table(block[1]))
+        elif kind == "contents":
+            out.append('<nav><h2 id="contents">Contents</h2><ol>')
+            out += [f'<li><a href="#{s.anchor}">{_inline(s.key + " " + s.title)}</a> <span class="status'
+                    f'{" bad" if s.error or s.missing else ""}">{_inline(s.status)}</span></li>' for s in block[1]]
+            out.append("</ol></nav>")
+        elif kind == "h2":
+            if open_section:
+                out.append("</section>")
+            status = (f'<span class="status{" bad" if len(block) > 4 and block[4] else ""}">{_inline(block[3])}'
+                      "</span>") if block[3] else ""
+            out.append(f'<section><h2 id="{block[2]}">{_inline(block[1])}{status}</h2>')
+            open_section = True
+        elif kind == "h3":
+            out.append(f"<h3>{_inline(block[1])}</h3>")
+        elif kind == "conclusion":
+            c = block[1]
+            img = (f'<img class="thumb" src="{_img_src(root, c.figure.path, embed)}" alt="'
+                   f'{html.escape(c.figure.title, quote=True)}">' if c.figure and c.figure.exists else "")
+            out.append(f'<div class="conclusion">{img}<p><a href="#{c.section.anchor}"><b>'
+                       f"{_inline(c.section.key + ' ' + c.section.title)}</b></a>. {_inline(c.text)}</p></div>")
+        elif kind == "flagged":
+            items = "".join(f'<li><a href="#{s.anchor}">{_inline(s.key)}</a>: {_inline(flag_text(n))}</li>'
+                            for s, n in block[1])
+            out.append(f'<ul class="notes">{items}</ul>' if block[1] else f"<p>{_inline(block[2])}</p>")
+        elif kind in ("missing", "error"):
+            out.append(f'<p class="{kind}">{_inline(block[1])}</p>')
+        elif kind == "figure":
+            out.append(html_figure(root, block[1], block[2], embed))
+        elif kind == "notes":
+            out.append(html_notes(block[1]))
+    if open_section:
+        out.append("</section>")
+    out.append("</body></html>")
+    return "\n".join(out)

@@ -1,0 +1,290 @@
+"""The harness of an experiment script: command line, folder, progress, resume, outputs.
+
+A script holds the protocol; this module holds the rest::
+
+    def main(argv=None):
+        parser = cli.parser(__doc__, PROFILES)
+        parser.add_argument("--steps", type=cli.positive_int, help="...")
+        run = experiment.start(EXPERIMENT, parser, PROFILES, argv)   # parsed, checked, TensorFlow loaded
+        from hw1 import data, train                                  # the machinery, after the arguments
+        fitted = run.step("fit", lambda: ...)                        # cached: a resumed run skips it
+        run.finish({"history.csv": table}, outcome={...})
+
+:func:`start` parses and validates the arguments BEFORE TensorFlow is imported (a typo costs
+no start-up time), then loads TensorFlow quietly and makes its ops deterministic. The
+first :meth:`Run.step` (or :meth:`Run.finish`) marks the folder as holding an unfinished run:
+it removes ``outcome.json``, the figures, the saved arrays (``models/*.npz``) and leftover
+temporary files of an earlier run.
+:meth:`Run.finish` writes the CSVs, ``settings.json`` (inputs only) and then ``outcome.json``
+(what came out, and the digest of every CSV), so a folder is one finished run or says that
+it is not; the figures are drawn last, from those files. This module does not import TensorFlow at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import io
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from hw1 import cli
+from hw1.results import atomic_path, file_digest, write_csv, write_json
+
+PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas", "matplotlib", "scikit-learn", "scipy",
+            "mlxtend")
+
+
+# ---------------------------------------------------------------- provenance
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages whose numbers affect the results."""
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return versions
+
+
+def machine() -> dict[str, Any]:
+    """A short description of the machine (CPU count, platform, accelerators seen by TF if loaded)."""
+    info: dict[str, Any] = {"platform": platform.platform(), "processor": platform.machine(),
+                            "cpu_count": os.cpu_count()}
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        info["gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
+    return info
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux: ru_maxrss is KiB)."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# ---------------------------------------------------------------- progress
+
+class Progress:
+    """Prints ``[experiment  12.3s] message`` lines to stderr so long work is visible."""
+
+    def __init__(self, experiment: str, quiet: bool = False) -> None:
+        self.experiment, self.quiet = experiment, quiet
+        self.start = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            print(f"[{self.experiment} {self.elapsed:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+    def eta(self, done: int, total: int, since: float) -> str:
+        """`` (3/5, about 40 s left)``: done of total, and the time left at the rate since ``since``."""
+        if done <= 0 or done >= total:
+            return f" ({done}/{total})"
+        left = (self.elapsed - since) / done * (total - done)
+        return f" ({done}/{total}, about {left:.0f} s left)"
+
+
+# ---------------------------------------------------------------- resume cache
+
+class RunCache:
+    """Finished steps of an experiment, kept so that a killed run resumes where it stopped.
+
+    Each finished step is one ``.npz`` file under ``folder/.cache/<fingerprint>/``, written
+    atomically; the fingerprint hashes the settings, profile and seed, so a run with other
+    settings never reads it. A step stores what it naturally returns: any nesting of lists,
+    tuples (read back as lists), dicts with string keys, numpy arrays, DataFrames and plain
+    numbers, strings, booleans or None. The cache is removed when the experiment finishes
+    (:meth:`clear`), and by ``--fresh``.
+    """
+
+    def __init__(self, folder: str | os.PathLike, fingerprint: dict[str, Any], fresh: bool = False) -> None:
+        self.root = Path(folder) / ".cache"
+        if fresh and self.root.exists():
+            shutil.rmtree(self.root)
+        digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=_json_value).encode()).hexdigest()
+        self.folder = self.root / digest[:16]
+
+    def _path(self, key: str) -> Path:
+        return self.folder / f"{key}.npz"
+
+    def fetch(self, key: str, compute: Callable[[], Any]) -> Any:
+        """The stored result of step ``key``, computing and storing it first if needed.
+
+        The result is always read back from the file, so a resumed run and an uninterrupted
+        one continue from the same (stored) values.
+        """
+        path = self._path(key)
+        if not path.exists():
+            arrays: dict[str, Any] = {}
+            structure = _encode(compute(), arrays)
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, __structure__=np.array(json.dumps(structure)), **arrays)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return _decode(json.loads(str(z["__structure__"])), z)
+        except Exception as err:  # a damaged cache file: say how to recover
+            raise cli.UsageError(f"the resume cache {path} is damaged ({type(err).__name__}); "
+                                 "run again with --fresh to recompute") from None
+
+    def clear(self) -> None:
+        """Forget every cached step (called once the experiment's outputs are written)."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _encode(value: Any, arrays: dict[str, Any]) -> Any:
+    if isinstance(value, pd.DataFrame):
+        arrays[f"t{len(arrays)}"] = np.array(value.to_csv(index=False, float_format="%.17g"))
+        return {"__table__": f"t{len(arrays) - 1}"}
+    if isinstance(value, np.ndarray):
+        arrays[f"a{len(arrays)}"] = value
+        return {"__array__": f"a{len(arrays) - 1}"}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v, arrays) for v in value]
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) and not k.startswith("__") for k in value):
+            raise TypeError("a cached dict needs string keys not starting with '__'")
+        return {k: _encode(v, arrays) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"cannot cache a {type(value).__name__}")
+
+
+def _decode(value: Any, z: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(v, z) for v in value]
+    if isinstance(value, dict):
+        if "__table__" in value:
+            return pd.read_csv(io.StringIO(str(z[value["__table__"]])))
+        if "__array__" in value:
+            return z[value["__array__"]]
+        return {k: _decode(v, z) for k, v in value.items()}
+    return value
+
+
+# ---------------------------------------------------------------- one run of an experiment
+
+class Run:
+    """One run of an experiment: its parsed arguments, settings, folder, progress and cache.
+
+    Attributes:
+        name: the experiment (the script's name, the results subfolder).
+        args: the parsed command line.
+        settings: the profile's settings overridden by the flags; the script adds what it
+            derives (dataset, architecture). Written to ``settings.json`` by :meth:`finish`.
+        folder: ``<out>/<name>``.
+        progress: prints a line to stderr.
+    """
+
+    def __init__(self, name: str, args: argparse.Namespace, settings: dict[str, Any], folder: Path) -> None:
+        self.name, self.args, self.settings, self.folder = name, args, settings, folder
+        self.progress = Progress(name)
+        self._cache: RunCache | None = None
+
+    @property
+    def seed(self) -> int:
+        return int(self.args.seed)
+
+    def _begin(self) -> RunCache:
+        """Mark the folder unfinished and clear what an earlier run left; freeze the cache's fingerprint."""
+        if self._cache is None:
+            with contextlib.suppress(FileNotFoundError):
+                (self.folder / "outcome.json").unlink()
+            for stale in [*self.folder.glob("*.png"), *self.folder.glob(".*.tmp"), *self.folder.glob("models/*.npz"),
+                          *self.folder.glob("models/.*.tmp")]:
+                with contextlib.suppress(FileNotFoundError):
+                    stale.unlink()
+            fingerprint = {"settings": self.settings, "seed": self.seed, "profile": self.args.profile}
+            self._cache = RunCache(self.folder, fingerprint, fresh=self.args.fresh)
+        return self._cache
+
+    def step(self, key: str, compute: Callable[[], Any]) -> Any:
+        """The result of ``compute()``, stored under ``key`` so that a resumed run skips it."""
+        return self._begin().fetch(key, compute)
+
+    def save_arrays(self, name: str, arrays: dict[str, Any]) -> Path:
+        """Write ``arrays`` (e.g. trained weights) atomically to ``models/<name>.npz``, from which the measured
+        numbers can be recomputed. (A run that starts removes the ``models/*.npz`` of an earlier run.)"""
+        path = self.folder / "models" / f"{name}.npz"
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+        return path
+
+    def finish(self, tables: dict[str, pd.DataFrame], outcome: dict[str, Any] | None = None) -> list[Path]:
+        """Write the CSVs, settings.json and outcome.json (the run is then finished), forget the cache, and
+        draw the figures from the files written.
+
+        Args:
+            tables: ``{"history.csv": frame, ...}``, written as tidy CSVs.
+            outcome: summary numbers of what came out (not inputs), written to outcome.json.
+
+        Returns:
+            The figure paths.
+        """
+        cache = self._begin()
+        for name, frame in tables.items():
+            write_csv(self.folder / name, frame)
+        write_json(self.folder / "settings.json", {
+            "experiment": self.name, "profile": self.args.profile, "seed": self.seed, "settings": self.settings,
+            "versions": package_versions(), "machine": machine()})
+        write_json(self.folder / "outcome.json", {
+            **(outcome or {}), "seconds": round(self.progress.elapsed, 1), "peak_memory_mb": round(peak_memory_mb()),
+            "settings_digest": file_digest(self.folder / "settings.json"),
+            "files": {name: file_digest(self.folder / name) for name in tables}})
+        cache.clear()
+        from hw1 import plots  # matplotlib, only now: figures are drawn from the finished run's files
+
+        figures = plots.draw(self.name, self.folder)
+        self.progress(f"wrote {', '.join(tables)} and {len(figures)} figure(s) to {self.folder}")
+        return figures
+
+
+def start(name: str, parser: argparse.ArgumentParser, profiles: dict[str, dict[str, Any]],
+          argv: Sequence[str] | None = None, check: Callable[[dict[str, Any]], None] | None = None) -> Run:
+    """Parse and check the command line, create the output folder, then load TensorFlow.
+
+    Args:
+        name: the experiment (results subfolder).
+        parser: from :func:`hw1.cli.parser`, with the script's own flags added.
+        profiles: the script's ``PROFILES``.
+        argv: the arguments (default: ``sys.argv[1:]``).
+        check: validates the merged settings; raises :class:`hw1.cli.UsageError` for a bad combination.
+
+    Returns:
+        The :class:`Run`. TensorFlow is imported (quietly) and its ops are deterministic.
+    """
+    args = parser.parse_args(argv)
+    settings = cli.settings(profiles, args)
+    if check is not None:
+        check(settings)
+    folder = cli.output_dir(args.out, name)
+    cli.quiet_tensorflow()
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()  # same seed, same numbers
+    return Run(name, args, settings, folder)

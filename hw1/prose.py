@@ -1,0 +1,190 @@
+"""Numbers into words: formatting, trend words, and the rule for a verdict against the literature.
+
+The report says a trend "agrees with" or "contradicts" a published claim ONLY when the
+evidence carries it (:func:`seed_trend`): measured over several seeds, the trend must go
+the same way in every seed, and the seed ranges at the two ends must not overlap.
+Otherwise the finding is "not resolved by this run", and the report says why.
+This module imports neither TensorFlow nor matplotlib.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+FEW = 5  # fewer points than this: a rank correlation is weak evidence, and the report says so
+TREND, CONSISTENT = 0.3, 0.8  # |Spearman ρ| from which a quantity "tends to" / "consistently" rises or falls
+LOSS_NAMES = {"mse": "mean squared error", "sparse_ce": "cross-entropy (nats)"}
+
+
+# ---------------------------------------------------------------- numbers
+
+def num(value: object, digits: int = 3) -> str:
+    """A measured number for prose: 3 significant digits, thousands separators for large values."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    value = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(value):
+        return "n/a"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
+
+
+def pct(fraction: float, digits: int = 1) -> str:
+    """``0.9921875`` → ``99.2%``."""
+    return "n/a" if not math.isfinite(fraction) else f"{100 * fraction:.{digits}f}%"
+
+
+def signed_pct(fraction: float) -> str:
+    """A relative change: ``-0.016`` → ``-1.6%``, ``2e-7`` → ``+2e-05%``."""
+    return "n/a" if not math.isfinite(fraction) else f"{100 * fraction:+.2g}%"
+
+
+def span(values: pd.Series, fmt: Callable[[float], str] = num) -> str:
+    """``from 0.1 to 0.3``, or ``of 0.1 for all`` when both ends print the same."""
+    low, high = fmt(values.min()), fmt(values.max())
+    return f"of {low} for all" if low == high else f"from {low} to {high}"
+
+
+def times(a: float, b: float) -> str:
+    """How many times ``a`` is ``b``: ``3.2×``."""
+    return "n/a" if b == 0 or not math.isfinite(a / b) else f"{a / b:.3g}×"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def mean_spread(values: Iterable[float], fmt: Callable[[float], str] = num) -> str:
+    """``0.912 ± 0.004 (n = 3)``: mean ± standard deviation over seeds (the spread the figures draw)."""
+    a = np.asarray(list(values), dtype=float)
+    a = a[np.isfinite(a)]
+    if len(a) == 0:
+        return "n/a"
+    if len(a) == 1:
+        return f"{fmt(a[0])} (one seed)"
+    return f"{fmt(a.mean())} ± {fmt(a.std(ddof=1))} (n = {len(a)})"
+
+
+# ---------------------------------------------------------------- rank correlation and trend words
+
+def spearman(x: Iterable[float], y: Iterable[float]) -> float:
+    """Spearman rank correlation (``scipy.stats.spearmanr``) of the finite pairs; NaN with < 3 pairs
+    or a constant side."""
+    a, b = np.asarray(list(x), dtype=float), np.asarray(list(y), dtype=float)
+    keep = np.isfinite(a) & np.isfinite(b)
+    if keep.sum() < 3 or np.ptp(a[keep]) == 0 or np.ptp(b[keep]) == 0:
+        return math.nan
+    return float(stats.spearmanr(a[keep], b[keep]).statistic)
+
+
+def rho_text(rho: float, n: int) -> str:
+    """``Spearman ρ = -1.00 over 3 points`` (with a caveat when there are few points)."""
+    if not math.isfinite(rho):
+        return f"no rank correlation computable from {n} point{'s' if n != 1 else ''}"
+    caveat = ", too few for firm evidence" if n < FEW else ""
+    return f"Spearman ρ = {rho:.2f} over {n:,} points{caveat}"
+
+
+def rho_value(rho: float) -> str:
+    """``ρ = -1.00`` (``ρ = n/a`` when it cannot be computed)."""
+    return f"ρ = {rho:.2f}" if math.isfinite(rho) else "ρ = n/a"
+
+
+def trend_words(rho: float, up: str = "rises", down: str = "falls") -> str:
+    """Words for a rank correlation: ``falls consistently``, ``tends to rise``, ``shows no monotone trend``."""
+    if not math.isfinite(rho):
+        return "cannot be ranked"
+    if rho >= CONSISTENT:
+        return f"{up} consistently"
+    if rho >= TREND:
+        return f"tends to {up[:-1]}"
+    if rho > -TREND:
+        return "shows no monotone trend"
+    return f"tends to {down[:-1]}" if rho > -CONSISTENT else f"{down} consistently"
+
+
+# ---------------------------------------------------------------- evidence over seeds
+
+@dataclass(frozen=True)
+class Trend:
+    """How ``y`` moves with ``x`` over several seeds, and whether the run resolves it.
+
+    Attributes:
+        direction: +1 (rises), -1 (falls) or 0 (not resolved).
+        per_seed_rho: Spearman ρ of y against x within each seed.
+        low, high: the values of y at the smallest and the largest x, one per seed.
+        reason: why it is, or is not, resolved (a clause for the report).
+    """
+
+    direction: int
+    per_seed_rho: tuple[float, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    reason: str
+
+    @property
+    def resolved(self) -> bool:
+        return self.direction != 0
+
+
+RULE = ("a trend counts only when it goes the same way in every seed (Spearman ρ of the same sign, |ρ| ≥ "
+        f"{TREND}) and the seed ranges at the smallest and the largest value do not overlap")
+
+
+def seed_trend(frame: pd.DataFrame, x: str, y: str, seed: str = "seed") -> Trend:
+    """Whether ``y`` rises or falls with ``x``, judged over the seeds in column ``seed``.
+
+    The rule (:data:`RULE`): with at least two seeds, every seed's Spearman ρ of y on x has the
+    same sign and |ρ| ≥ 0.3, AND the range of y over seeds at the smallest x does not overlap
+    its range at the largest x. With one seed nothing is resolved (the spread is unknown).
+
+    Example:
+        >>> f = pd.DataFrame({"x": [1, 2, 3] * 2, "y": [1, 2, 3, 1.1, 2.1, 3.1], "seed": [0] * 3 + [1] * 3})
+        >>> seed_trend(f, "x", "y").direction
+        1
+    """
+    frame = frame[np.isfinite(frame[y].astype(float))]
+    xs = np.sort(frame[x].unique())
+    seeds = sorted(frame[seed].unique())
+    rhos = tuple(spearman(part[x], part[y]) for _, part in frame.groupby(seed, sort=True))
+    low = tuple(frame.loc[frame[x] == xs[0], y]) if len(xs) else ()
+    high = tuple(frame.loc[frame[x] == xs[-1], y]) if len(xs) else ()
+    if len(seeds) < 2:
+        return Trend(0, rhos, low, high, "one seed only, so the spread between seeds is unknown")
+    if len(xs) < 3:
+        return Trend(0, rhos, low, high, f"only {len(xs)} values of {x}")
+    signs = {int(np.sign(r)) if math.isfinite(r) and abs(r) >= TREND else 0 for r in rhos}
+    if len(signs) != 1 or 0 in signs:
+        return Trend(0, rhos, low, high, "the seeds disagree on the direction (Spearman ρ per seed: "
+                     + ", ".join(f"{r:.2f}" for r in rhos) + ")")
+    direction = signs.pop()
+    apart = min(high) > max(low) if direction > 0 else max(high) < min(low)
+    if not apart:
+        return Trend(0, rhos, low, high, f"the ends are within the spread over seeds ({num(min(low))}–"
+                     f"{num(max(low))} vs {num(min(high))}–{num(max(high))})")
+    return Trend(direction, rhos, low, high, f"every seed agrees (ρ per seed {', '.join(f'{r:.2f}' for r in rhos)})"
+                 f" and the ends are apart ({num(min(low))}–{num(max(low))} vs {num(min(high))}–{num(max(high))})")
+
+
+def ranges_apart(a: Iterable[float], b: Iterable[float]) -> int:
+    """+1 if every value of ``a`` exceeds every value of ``b``, -1 if the reverse, 0 if the ranges overlap."""
+    a, b = np.asarray(list(a), float), np.asarray(list(b), float)
+    if len(a) == 0 or len(b) == 0:
+        return 0
+    return 1 if a.min() > b.max() else -1 if a.max() < b.min() else 0

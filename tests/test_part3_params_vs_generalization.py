@@ -1,0 +1,137 @@
+"""HW1-3b parameters vs generalization: counts, metrics from the saved weights, seeds, and the verdict rule."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import load_script, run_main
+from hw1.prose import pct
+from hw1.results import ResultsFolder, file_digest, read_json
+from hw1.views import part3_params_vs_generalization as view
+
+NAME = "part3_params_vs_generalization"
+METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    assert run_main(NAME, "--profile", "smoke", "--out", str(out), "--save-weights") == 0
+    return out / NAME
+
+
+@pytest.fixture(scope="module")
+def smoke_data():
+    from hw1 import data
+
+    return data.subset(data.load("mnist_bundled"), 256, seed=0)
+
+
+def test_one_row_per_width_and_seed_with_keras_parameter_counts(smoke):
+    from hw1 import models
+
+    table = pd.read_csv(smoke / "models.csv")
+    s = read_json(smoke / "settings.json")["settings"]
+    assert list(table.columns) == view.COLUMNS
+    assert s["seeds"] == [0, 1, 2] and len(table) == len(s["widths"]) * 3
+    assert sorted(zip(table["width"], table["seed"])) == sorted((w, r) for w in s["widths"] for r in (0, 1, 2))
+    for row in table.itertuples():
+        assert row.model == f"784-{row.width}-10"
+        assert row.params == models.fc_net([row.width], (28, 28, 1), 10).count_params() == 795 * row.width + 10
+    assert not table["diverged"].any() and table[["train_acc", "test_acc"]].stack().between(0, 1).all()
+    assert {p.name for p in smoke.glob("*.png")} == {"params_loss.png", "params_accuracy.png"}
+
+
+def test_every_row_equals_a_keras_evaluation_of_its_saved_weights(smoke, smoke_data):
+    import keras
+
+    from hw1 import models
+
+    table = pd.read_csv(smoke / "models.csv")
+    with np.load(smoke / "models" / "weights.npz") as saved:
+        for row in table.itertuples():
+            model = models.fc_net([row.width], (28, 28, 1), 10)
+            model.set_weights([saved[f"w{row.width}_s{row.seed}_{i}"] for i in range(len(model.weights))])
+            model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+            for split, x, y in (("train", smoke_data.x_train, smoke_data.y_train),
+                                ("test", smoke_data.x_test, smoke_data.y_test)):
+                loss, acc = model.evaluate(x, y, batch_size=len(x), verbose=0)
+                assert getattr(row, f"{split}_loss") == pytest.approx(loss, rel=1e-5)
+                assert getattr(row, f"{split}_acc") == pytest.approx(acc)
+    seeds = table[table["width"] == table["width"].max()]
+    assert seeds["test_loss"].nunique() == 3  # the seeds are different trainings
+
+
+def test_the_seed_column_names_the_run_that_trained_with_it(smoke, smoke_data):
+    """A width trained alone from seed 1 gives the row labelled seed 1 (runs trained together are independent)."""
+    from hw1 import models, train
+
+    s = read_json(smoke / "settings.json")["settings"]
+    width = min(s["widths"])
+    config = train.TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], learning_rate=s["learning_rate"],
+                               eval_every=s["epochs"])
+    alone = train.train(lambda: models.fc_net([width], (28, 28, 1), 10), smoke_data, config, seeds=[1]).final.iloc[0]
+    table = pd.read_csv(smoke / "models.csv")
+    row = table[(table["width"] == width) & (table["seed"] == 1)].iloc[0]
+    for metric in METRICS:
+        assert row[metric] == pytest.approx(alone[metric], rel=1e-4)
+
+
+def fabricate(smoke, folder, test_acc):
+    """The smoke run with models.csv replaced: widths 1..16, three seeds, every model at 100% training accuracy
+    (all past the fitting size), test accuracy from ``test_acc(width, seed)``; digests rewritten."""
+    shutil.copytree(smoke, folder)
+    rows = [{"model": f"784-{w}-10", "width": w, "params": 795 * w + 10, "seed": seed, "train_loss": 0.01 / w,
+             "train_acc": 1.0, "test_loss": 1 - test_acc(w, seed), "test_acc": test_acc(w, seed), "diverged": False}
+            for w in (1, 2, 4, 8, 16) for seed in (0, 1, 2)]
+    pd.DataFrame(rows).to_csv(folder / "models.csv", index=False)
+    outcome = read_json(folder / "outcome.json")
+    outcome["files"] = {"models.csv": file_digest(folder / "models.csv")}
+    (folder / "outcome.json").write_text(json.dumps(outcome))
+    return ResultsFolder(folder)
+
+
+@pytest.mark.parametrize("test_acc, verdict", [
+    (lambda w, seed: 0.90 + 0.01 * ((w + seed) % 3), "unresolved"),                 # seeds overlap, no common sign
+    (lambda w, seed: 0.90 + 0.001 * math.log2(w) + 0.003 * seed, "unresolved"),    # same sign, but ends overlap
+    (lambda w, seed: 0.90 + 0.01 * math.log2(w) + 0.001 * seed, "agrees"),          # test error falls, ends apart
+    (lambda w, seed: 0.95 - 0.01 * math.log2(w) + 0.001 * seed, "contradicts"),     # test error rises past the fit
+])
+def test_the_verdict_follows_the_seed_rule(smoke, tmp_path, test_acc, verdict):
+    run = fabricate(smoke, tmp_path / NAME, test_acc)
+    note = view.comment(run)[-1]
+    assert note.verdict == verdict and "Neyshabur" in note.text
+    if verdict == "unresolved":
+        assert "Not resolved by this run" in note.text
+
+
+def test_the_findings_cite_the_csv(smoke):
+    run = ResultsFolder(smoke)
+    table = pd.read_csv(smoke / "models.csv")
+    notes = view.comment(run)
+    metrics = notes[0]
+    widest = table[table["width"] == table["width"].max()]
+    row = next(r for r in metrics.rows if r[0] == str(table["width"].max()))
+    assert row[5].startswith(f"{pct(widest['test_acc'].mean())} ± {pct(widest['test_acc'].std(ddof=1))}")
+    text = " ".join(n.text for n in notes[1:])
+    assert "Only 3 widths" in text  # the smoke run is short of the assignment's 10 widths, and says so
+    assert view.conclusion(run)[1] == "params_accuracy.png"
+
+
+def test_a_repeated_width_is_one_line_and_exit_2(tmp_path, capsys):
+    assert run_main(NAME, "--profile", "smoke", "--out", str(tmp_path), "--widths", "4,4") == 2
+    assert "repeats a width" in capsys.readouterr().err
+
+
+def test_the_default_profile_asks_for_what_the_homework_asks():
+    from hw1 import models
+
+    default = load_script(NAME).PROFILES["default"]
+    counts = [models.fc_param_count([w], 784, 10) for w in default["widths"]]
+    assert len(counts) >= 10 and max(counts) / min(counts) >= 100 and default["runs"] >= 3

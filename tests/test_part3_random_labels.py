@@ -1,0 +1,124 @@
+"""HW1-3a random labels: the script's CSV against an independent computation, and the view's findings."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import load_script, run_main
+from hw1.results import ResultsFolder, file_digest, read_json
+from hw1.views import part3_random_labels as view
+
+NAME = "part3_random_labels"
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    assert run_main(NAME, "--profile", "smoke", "--out", str(out)) == 0
+    return out / NAME
+
+
+def keras_metrics(model, x, y):
+    """Full-set loss and accuracy by Keras' own evaluate (from logits)."""
+    import keras
+
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    return model.evaluate(x, y, batch_size=len(x), verbose=0)
+
+
+def test_the_network_memorizes_until_the_target_and_the_test_set_stays_near_chance(smoke):
+    history = pd.read_csv(smoke / "history.csv")
+    s, outcome = read_json(smoke / "settings.json")["settings"], read_json(smoke / "outcome.json")
+    assert list(history.columns) == view.COLUMNS
+    assert history["epoch"].tolist() == list(range(len(history))) and not history["diverged"].any()
+    last = history.iloc[-1]
+    assert last["train_acc"] >= s["target_train_acc"] >= 0.99
+    assert (history["train_acc"].iloc[:-1] < s["target_train_acc"]).all()  # training stops at the first epoch there
+    assert outcome["epochs_to_target"] == last["epoch"] < s["epochs"]
+    assert last["test_acc"] < 0.35  # 64 test images with their TRUE labels: chance, not memory
+    assert last["test_loss"] > history["test_loss"].iloc[0] > last["train_loss"]
+    assert (smoke / "random_labels.png").stat().st_size > 10_000
+
+
+def test_random_labels_replace_the_training_labels_only(smoke):
+    """Epoch 0 (the initial weights) recomputed with plain Keras: the training loss is that of uniformly random
+    labels drawn with the run's seed, the test loss that of the TRUE test labels."""
+    import keras
+
+    from hw1 import data, models
+
+    s = read_json(smoke / "settings.json")["settings"]
+    ds = data.subset(data.load("mnist_bundled"), 256, seed=0)
+    noisy = np.random.default_rng(0).integers(0, 10, size=len(ds.y_train))  # drawn here, not by hw1
+    assert s["labels_changed"] == pytest.approx(np.mean(noisy != ds.y_train), abs=1e-4)
+    keras.utils.set_random_seed(0)
+    model = models.fc_net(s["widths"], (28, 28, 1), 10)
+    row = pd.read_csv(smoke / "history.csv").iloc[0]
+    random_loss, random_acc = keras_metrics(model, ds.x_train, noisy)
+    true_loss, _ = keras_metrics(model, ds.x_train, ds.y_train)
+    test_loss, test_acc = keras_metrics(model, ds.x_test, ds.y_test)
+    fake_test_loss, _ = keras_metrics(model, ds.x_test, np.random.default_rng(0).integers(0, 10, len(ds.y_test)))
+    assert row["train_loss"] == pytest.approx(random_loss, rel=1e-5) and row["train_acc"] == pytest.approx(random_acc)
+    assert row["train_loss"] != pytest.approx(true_loss, rel=1e-4)
+    assert row["test_loss"] == pytest.approx(test_loss, rel=1e-5) and row["test_acc"] == pytest.approx(test_acc)
+    assert row["test_loss"] != pytest.approx(fake_test_loss, rel=1e-4)
+
+
+def test_the_findings_cite_the_csv_and_the_binomial_test(smoke):
+    run = ResultsFolder(smoke)
+    history = pd.read_csv(smoke / "history.csv")
+    notes = view.comment(run)
+    text = " ".join(n.text for n in notes)
+    first = int(history.loc[history["train_acc"] >= 0.99, "epoch"].iloc[0])
+    assert f"training accuracy passes 99% at epoch {first}" in text
+    z = (history["test_acc"].iloc[-1] - 0.1) / math.sqrt(0.1 * 0.9 / 64)
+    assert f"z = {z:+.1f} binomial standard errors" in text
+    assert [n.verdict for n in notes if n.verdict] == ["agrees", "agrees" if z <= 2 else "contradicts"]
+    paragraph, figure = view.conclusion(run)
+    assert figure == "random_labels.png" and f"at epoch {first}" in paragraph
+
+
+def test_a_run_that_stops_at_the_cap_says_so_and_gives_no_verdict(smoke, tmp_path):
+    folder = tmp_path / NAME
+    shutil.copytree(smoke, folder)
+    history = pd.read_csv(folder / "history.csv")
+    history["train_acc"] = np.minimum(history["train_acc"], 0.9)
+    history.to_csv(folder / "history.csv", index=False)
+    outcome = read_json(folder / "outcome.json")
+    outcome.update(epochs_to_target=None, final_train_acc=0.9,
+                   files={"history.csv": file_digest(folder / "history.csv")})
+    (folder / "outcome.json").write_text(json.dumps(outcome))
+    notes = view.comment(ResultsFolder(folder))
+    assert notes[0].verdict == "unresolved" and "does NOT reach 99%" in notes[0].text
+    assert f"cap of {int(history['epoch'].iloc[-1])} epochs" in notes[0].text
+
+
+def test_a_diverged_run_is_read_up_to_its_divergence_only(smoke, tmp_path):
+    from hw1 import plots
+
+    folder = tmp_path / NAME
+    shutil.copytree(smoke, folder)
+    history = pd.read_csv(folder / "history.csv")
+    dead = history["epoch"] >= 5
+    history.loc[dead, ["train_loss", "train_acc", "test_loss", "test_acc"]] = np.nan
+    history["diverged"] = dead
+    history.to_csv(folder / "history.csv", index=False)
+    outcome = read_json(folder / "outcome.json")
+    outcome.update(epochs_to_target=None, diverged=True, files={"history.csv": file_digest(folder / "history.csv")})
+    (folder / "outcome.json").write_text(json.dumps(outcome))
+    run = ResultsFolder(folder)
+    notes = view.comment(run)
+    assert notes[0].verdict == "warning" and "diverged" in notes[0].text and "after epoch 4" in notes[0].text
+    assert notes[1].verdict == "unresolved" and "diverged before training accuracy reached 99%" in notes[1].text
+    assert plots.render(view.plots(run)[0], folder).stat().st_size > 10_000
+
+
+def test_the_default_profile_asks_for_what_the_homework_asks():
+    default = load_script(NAME).PROFILES["default"]
+    assert default["target_train_acc"] >= 0.99 and default["train_limit"] is None
