@@ -89,12 +89,17 @@ def slug(text: str) -> str:
 
 def blocks(doc: Document) -> list[tuple]:
     """The document as a flat list of ``(kind, ...)`` blocks, in reading order."""
+    numbers: dict[str, int] = {}  # figure path → its number in the document, for the conclusions to cite
+    for s in doc.sections:
+        if not s.missing and not s.error:
+            for fig in s.figures:
+                numbers[fig.path] = len(numbers) + 1
     out: list[tuple] = [("title", doc.title), *[("meta", line) for line in doc.meta]]
     out += [("table", t) for t in doc.tables]
     out.append(("contents", doc.sections))
     if doc.conclusions:
         out.append(("h2", "Conclusions", "conclusions", ""))
-        out += [("conclusion", c) for c in doc.conclusions]
+        out += [("conclusion", c, numbers.get(c.figure.path) if c.figure else None) for c in doc.conclusions]
     out.append(("h2", "Where the data disagrees with the literature, or a check failed",
                 "where-the-data-disagrees-with-the-literature-or-a-check-failed", ""))
     out.append(("flagged", doc.flagged, doc.nothing_flagged))
@@ -157,8 +162,8 @@ def markdown(doc: Document) -> str:
         elif kind == "h3":
             out += ["", f"### {block[1]}", ""]
         elif kind == "conclusion":
-            c = block[1]
-            fig = f" ({c.figure.title}: [figure]({c.figure.path}))" if c.figure else ""
+            c, number = block[1], block[2]
+            fig = f" ([Figure {number}]({c.figure.path}): {c.figure.title}.)" if c.figure and number else ""
             out += [f"- **[{c.section.key}](#{c.section.anchor})** {c.text}{fig}"]
         elif kind == "flagged":
             out += [f"- [{s.key}](#{s.anchor}): {flag_text(n)}" for s, n in block[1]] or [f"- {block[2]}"]
@@ -199,8 +204,7 @@ ul.notes{padding-left:1.2em}ul.notes li{margin:.35em 0}
 .badge{display:inline-block;font-size:.78em;font-weight:600;padding:0 6px;border-radius:3px;margin-right:6px}
 .agrees{background:#e6f4ea;color:#1e6b34}.contradicts{background:#fde7d9;color:#9a3b00}
 .warning{background:#fdecea;color:#b3261e}.unresolved{background:#eef1f6;color:#3c4a60}
-.conclusion{overflow:auto;margin:.6em 0;padding:.2em 0;border-bottom:1px solid #f0f0f0}
-.conclusion img.thumb{float:right;width:300px;margin:0 0 .4em 1em;border:1px solid #eee}
+.conclusion{margin:.5em 0;padding:.1em 0;border-bottom:1px solid #f0f0f0}
 """
 
 
@@ -250,9 +254,9 @@ def html_figure(root: Path, fig: Figure, number: int, embed: bool) -> str:
     caption = f"<figcaption><b>Figure {number}. {_inline(fig.title)}.</b> {_inline(fig.caption)}</figcaption>"
     if not fig.exists:
         missing = f"Figure file <code>{html.escape(fig.path)}</code> is missing."
-        return f'<figure><p class="error">{missing}</p>{caption}</figure>'
-    return (f'<figure><img src="{_img_src(root, fig.path, embed)}" alt="{html.escape(fig.title, quote=True)}">'
-            f"{caption}</figure>")
+        return f'<figure id="figure-{number}"><p class="error">{missing}</p>{caption}</figure>'
+    return (f'<figure id="figure-{number}"><img src="{_img_src(root, fig.path, embed)}" '
+            f'alt="{html.escape(fig.title, quote=True)}">{caption}</figure>')
 
 
 def html_page(root: Path, doc: Document, embed: bool = True) -> str:
@@ -282,12 +286,12 @@ def html_page(root: Path, doc: Document, embed: bool = True) -> str:
             open_section = True
         elif kind == "h3":
             out.append(f"<h3>{_inline(block[1])}</h3>")
-        elif kind == "conclusion":
-            c = block[1]
-            img = (f'<img class="thumb" src="{_img_src(root, c.figure.path, embed)}" alt="'
-                   f'{html.escape(c.figure.title, quote=True)}">' if c.figure and c.figure.exists else "")
-            out.append(f'<div class="conclusion">{img}<p><a href="#{c.section.anchor}"><b>'
-                       f"{_inline(c.section.key + ' ' + c.section.title)}</b></a>. {_inline(c.text)}</p></div>")
+        elif kind == "conclusion":  # the figure is cited by number, not embedded twice
+            c, number = block[1], block[2]
+            fig = (f' (<a href="#figure-{number}">Figure {number}</a>: {_inline(c.figure.title)}.)'
+                   if c.figure and number else "")
+            out.append(f'<div class="conclusion"><p><a href="#{c.section.anchor}"><b>'
+                       f"{_inline(c.section.key + ' ' + c.section.title)}</b></a>. {_inline(c.text)}{fig}</p></div>")
         elif kind == "flagged":
             items = "".join(f'<li><a href="#{s.anchor}">{_inline(s.key)}</a>: {_inline(flag_text(n))}</li>'
                             for s, n in block[1])

@@ -22,6 +22,7 @@ reason is in the report and on stderr), 2 when DIR does not exist.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -125,7 +126,8 @@ def document(root: str | Path) -> Document:
     sections, conclusions, runs = build(root)
     profiles = sorted({r.profile for r in runs})
     missing = sorted({s.experiment for s in sections if s.missing})
-    meta = [f"Built by `python -m hw1.report {root}` from the CSVs and settings.json files in that folder alone: "
+    shown = os.path.relpath(root) if not os.path.relpath(root).startswith("..") else str(root)
+    meta = [f"Built by `python -m hw1.report {shown}` from the CSVs and settings.json files in that folder alone: "
             "every number below is read from them or computed from them, none is typed by hand.",
             f"Profile: {', '.join(profiles) if profiles else 'n/a'}"
             + (" (mixed: the experiments ran with different profiles)" if len(profiles) > 1 else "") + ".",
