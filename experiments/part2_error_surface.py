@@ -51,11 +51,10 @@ def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Data and model
     s = run.settings
     dataset = data.load(s["dataset"], run.args.data_dir, limit=s["train_limit"], seed=0)
+    data.check_batch_sizes(s["batch_size"], len(dataset.x_train), "batch size")
     build = lambda: models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
     model = build()
-    s.update(dataset=dataset.describe(), activation="relu", params=model.count_params(),
-             architecture=models.fc_architecture(s["widths"], int(np.prod(dataset.input_shape)), dataset.num_classes),
-             optimizer="adam", loss="sparse_ce", direction_seeds=[run.seed, run.seed + 1])
+    s.update(dataset=dataset.describe(), **models.fc_settings(model), optimizer="adam", loss="sparse_ce", direction_seeds=[run.seed, run.seed + 1])
     config = train.TrainConfig(epochs=s["epochs"], learning_rate=s["learning_rate"], batch_size=s["batch_size"],
                                snapshot_every=1)
 

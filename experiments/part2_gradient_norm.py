@@ -35,8 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     dataset = data.function_data(data.FUNCTIONS["sinc"], settings["samples"], name="sinc")
     build = lambda: models.fc_net(settings["widths"])  # noqa: E731
     settings.update(function=data.FUNCTIONS["sinc"], function_label="sin(5πx)/(5πx)", loss="mse", optimizer="adam",
-                    batch_size="full", architecture=models.fc_architecture(settings["widths"]), activation="relu",
-                    params=build().count_params())
+                    batch_size="full", **models.fc_settings(build()))
     config = train.TrainConfig(epochs=settings["steps"], learning_rate=settings["learning_rate"], loss="mse",
                                eval_every=settings["steps"], record_steps=True)
 

@@ -53,11 +53,11 @@ def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Data and model
     s = run.settings
     dataset = data.load(s["dataset"], run.args.data_dir, limit=s["train_limit"], seed=0)
+    data.check_batch_sizes(s["batch_size"], len(dataset.x_train), "batch size")
     build = lambda: models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
     model = build()
     layer = trajectory.layer_indices(model, s["layer"])
-    s.update(dataset=dataset.describe(), activation="relu", params=model.count_params(),
-             architecture=models.fc_architecture(s["widths"], int(np.prod(dataset.input_shape)), dataset.num_classes),
+    s.update(dataset=dataset.describe(), **models.fc_settings(model),
              layer_params=int(sum(model.trainable_variables[i].shape.num_elements() for i in layer)),
              optimizer="adam", loss="sparse_ce", seeds=train.run_seeds(run.seed, s["runs"]),
              reduction="PCA (scikit-learn), 2 components")

@@ -67,9 +67,7 @@ def main(argv: list[str] | None = None) -> None:
              "learning_rate": [(bs1, lr1, seed1), (bs1, lr2, seed2)]}
     alphas = np.unique(np.round(np.concatenate([np.linspace(s["alpha_min"], s["alpha_max"], s["alpha_points"]),
                                                 [0.0, 1.0]]), 10))
-    s.update(dataset=dataset.describe(), optimizer="adam", loss="sparse_ce", activation="relu",
-             params=build().count_params(), architecture=models.fc_architecture(
-                 s["widths"], int(np.prod(dataset.input_shape)), dataset.num_classes))
+    s.update(dataset=dataset.describe(), optimizer="adam", loss="sparse_ce", **models.fc_settings(build()))
 
     # ---------------------------------------------------------------- Train every endpoint (fresh model and optimizer)
     def endpoint(batch_size: int, learning_rate: float, seed: int) -> dict:

@@ -51,8 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Model
     build = lambda: models.fc_net(s["widths"], noisy.input_shape, noisy.num_classes)  # noqa: E731
     s.update(dataset=noisy.describe(), label_seed=run.seed, labels_changed=round(changed, 4), optimizer="adam",
-             loss="sparse_ce", activation="relu", params=build().count_params(),
-             architecture=models.fc_architecture(s["widths"], int(np.prod(noisy.input_shape)), noisy.num_classes))
+             loss="sparse_ce", **models.fc_settings(build()))
     config = train.TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], learning_rate=s["learning_rate"],
                                stop_train_acc=s["target_train_acc"])
 

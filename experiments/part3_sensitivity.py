@@ -73,9 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     build = lambda dtype="float32": models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes,  # noqa: E731
                                                   dtype=dtype)
     model, model64, seeds = build(), build("float64"), train.run_seeds(run.seed, s["runs"])
-    s.update(dataset=dataset.describe(), architecture=models.fc_architecture(
-        s["widths"], int(np.prod(dataset.input_shape)), dataset.num_classes), activation="relu",
-        params=model.count_params(), optimizer="adam", loss="sparse_ce", seeds=seeds)
+    s.update(dataset=dataset.describe(), **models.fc_settings(model), optimizer="adam", loss="sparse_ce", seeds=seeds)
     sweeps = {"batch_size": [(b, s["learning_rate"]) for b in s["batch_sizes"]],
               "learning_rate": [(s["batch_size"], lr) for lr in s["learning_rates"]]}
 

@@ -64,6 +64,20 @@ def fc_architecture(widths: Sequence[int], input_dim: int = 1, output_dim: int =
     return "MLP " + "-".join(map(str, [input_dim, *widths, output_dim]))
 
 
+def fc_settings(model: keras.Model) -> dict[str, object]:
+    """What settings.json records of a built :func:`fc_net`: ``architecture`` (``MLP 784-128-10``),
+    ``activation`` of its hidden layers and ``params``, counted by Keras.
+
+    Example:
+        >>> fc_settings(fc_net([20, 20]))
+        {'architecture': 'MLP 1-20-20-1', 'activation': 'relu', 'params': 481}
+    """
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    inputs = math.prod(model.input_shape[1:])
+    return {"architecture": fc_architecture([layer.units for layer in dense[:-1]], inputs, dense[-1].units),
+            "activation": dense[0].activation.__name__, "params": model.count_params()}
+
+
 def fc_net(widths: Sequence[int], input_shape: Sequence[int] = (1,), output_dim: int = 1,
            activation: str = "relu", name: str | None = None, dtype: str = "float32") -> keras.Sequential:
     """Fully connected net: (flatten) → Dense(w, activation) for each width → Dense(output_dim).
