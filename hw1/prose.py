@@ -81,6 +81,16 @@ def mean_spread(values: Iterable[float], fmt: Callable[[float], str] = num) -> s
     return f"{fmt(a.mean())} ± {fmt(a.std(ddof=1))} (n = {len(a)})"
 
 
+def binomial_se(accuracy: float, n: int) -> float:
+    """Standard error of an accuracy measured on ``n`` independent samples: √(p(1 − p)/n).
+
+    Example:
+        >>> round(binomial_se(0.9, 1000), 4)
+        0.0095
+    """
+    return math.sqrt(accuracy * (1 - accuracy) / n)
+
+
 # ---------------------------------------------------------------- rank correlation and trend words
 
 def spearman(x: Iterable[float], y: Iterable[float]) -> float:

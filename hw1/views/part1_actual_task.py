@@ -7,7 +7,7 @@ import math
 import pandas as pd
 
 from hw1.document import Note, Table
-from hw1.prose import mean_spread, num, pct, ranges_apart, times
+from hw1.prose import binomial_se, mean_spread, num, pct, ranges_apart, times
 from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
 from hw1.views.common import dataset_rows, diverged_note, live, settings_table, training_rows
@@ -89,11 +89,6 @@ def describe(run: ResultsFolder) -> list[Table]:
 
 def _per_model(models: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {m: part for m, part in live(models).groupby("model", sort=False)}
-
-
-def binomial_se(accuracy: float, n: int) -> float:
-    """Standard error of an accuracy measured on ``n`` independent test samples: √(p(1−p)/n)."""
-    return math.sqrt(accuracy * (1 - accuracy) / n)
 
 
 def _range(values: pd.Series, fmt=pct) -> str:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from hw1.document import Note, Table
 from hw1.plots import TEST_STYLE, TRAIN_STYLE, mean_band
-from hw1.prose import RULE, Trend, num, pct, seed_trend
+from hw1.prose import RULE, Trend, binomial_se, num, pct, seed_trend
 from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
 from hw1.views.common import dataset_rows, diverged_note, live, settings_table, training_rows
@@ -166,7 +166,7 @@ def literature_note(frame: pd.DataFrame, n_test: int) -> Note:
              f"{_trend_text(error, 'the test error (%)', 'rises', 'falls')}; "
              f"{_trend_text(loss, 'the test loss', 'rises', 'falls')}. The seeds share one test set of "
              f"{n_test:,} images, on which one accuracy has a binomial standard error of about "
-             f"{100 * math.sqrt(acc * (1 - acc) / n_test):.1f} points at {pct(acc)}: the rule reads the spread "
+             f"{100 * binomial_se(acc, n_test):.1f} points at {pct(acc)}: the rule reads the spread "
              "between trainings, not the sampling of the test set")
     if error.direction < 0:
         return Note(f"{CLAIM}. {where}. Test error falls past the fitting size.", "agrees")

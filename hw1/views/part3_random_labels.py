@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 
 from hw1.document import Note, Table
 from hw1.plots import TEST_STYLE, TRAIN_STYLE
-from hw1.prose import num, pct
+from hw1.prose import binomial_se, num, pct
 from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
 from hw1.views.common import architecture_text, dataset_rows, live, settings_table, training_rows
@@ -22,7 +21,7 @@ def _history(run: ResultsFolder):
 def chance_test(test_acc: float, classes: int, n_test: int) -> tuple[float, float, float]:
     """(chance, binomial standard error of an accuracy at chance on ``n_test`` images, z of ``test_acc``)."""
     chance = 1.0 / classes
-    se = math.sqrt(chance * (1 - chance) / n_test)
+    se = binomial_se(chance, n_test)
     return chance, se, (test_acc - chance) / se
 
 

@@ -16,7 +16,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from hw1.document import Note, Table
 from hw1.plots import TEST_STYLE, TRAIN_STYLE, mean_band, twin
-from hw1.prose import RULE, Trend, num, pct, seed_trend, spearman, times
+from hw1.prose import RULE, Trend, binomial_se, num, pct, seed_trend, spearman, times
 from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
 from hw1.views.common import architecture_text, dataset_rows, diverged_note, live, settings_table
@@ -119,7 +119,7 @@ def rule_note(frame: pd.DataFrame, s: dict, claims: str) -> Note:
     acc, n_test = minimizers(frame)["test_acc"].mean(), s["dataset"]["test_size"]
     return Note(f"{claims} How the verdicts are read: {RULE}; only the minimizers (models that reached the target) "
                 f"count. All models are scored on the same {n_test:,} test images, on which one accuracy near "
-                f"{pct(acc)} has a binomial standard error of about {100 * math.sqrt(acc * (1 - acc) / n_test):.1f} "
+                f"{pct(acc)} has a binomial standard error of about {100 * binomial_se(acc, n_test):.1f} "
                 "points: the rule reads the spread between trainings, not the sampling of the test set.")
 
 
