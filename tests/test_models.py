@@ -40,3 +40,10 @@ def test_cnn_and_rnn_counts_by_hand():
 
 def test_describe():
     assert models.describe(models.fc_net([20, 20])) == "Dense(20) → Dense(20) → Dense(1)"
+
+
+def test_fc_settings_describes_the_built_net_as_keras_counts_it():
+    model = models.fc_net([128, 64], (28, 28, 1), 10, activation="tanh")
+    assert models.fc_settings(model) == {"architecture": "MLP 784-128-64-10", "activation": "tanh",
+                                         "params": model.count_params()}
+    assert model.count_params() == models.fc_param_count([128, 64], 784, 10) == 109_386
