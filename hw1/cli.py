@@ -116,14 +116,17 @@ def output_dir(out: str, experiment: str) -> Path:
     for existing in sorted(folder.iterdir()):  # what a run replaces must be replaceable: check before any work
         if existing.suffix not in (".csv", ".json", ".png", ".keras", ".npz"):
             continue
+        probe = folder / f".replace-test-{os.getpid()}"
         try:
             if existing.is_dir():
                 raise IsADirectoryError(21, "a folder stands where a results file goes")
-            with open(existing, "ab"):
-                pass
-        except OSError as err:
+            os.link(existing, probe)  # refused for an immutable or append-only file, which rename cannot replace
+            os.unlink(probe)
+        except (PermissionError, IsADirectoryError) as err:
             raise UsageError(f"cannot replace {str(existing)!r} in --out ({err.strerror or err}); remove it or "
                              "give another --out") from None
+        except OSError:  # hard links not supported here: nothing to learn from the probe
+            pass
     return folder
 
 
