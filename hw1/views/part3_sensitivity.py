@@ -289,7 +289,9 @@ def criterion_notes(frame: pd.DataFrame, s: dict) -> list[Note]:
     if len(reached):
         notes.append(Note(f"{len(reached)} of {len(models)} models reached training loss ≤ {s['target_loss']:g}, "
                           f"after {num(int(reached['steps'].min()))} to {num(int(reached['steps'].max()))} steps, "
-                          f"with training accuracy {pct(reached['train_acc'].min(), 2)} or more; their final "
+                          + ("all at 100% training accuracy" if reached["train_acc"].min() == 1 else
+                             f"with training accuracy {pct(reached['train_acc'].min(), 2)} or more")
+                          + "; their final "
                           f"training losses range {num(reached['train_loss'].min())} – "
                           f"{num(reached['train_loss'].max())} (the loss is checked once per epoch or "
                           f"{s['check_steps']} steps, so a model stops somewhat below the target). These are the "
