@@ -32,12 +32,7 @@ METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
 def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Setup
     parser = cli.parser(__doc__, PROFILES, dataset=True)
-    parser.add_argument("--epochs", type=cli.positive_int, help="override the profile's epochs")
-    parser.add_argument("--learning-rate", dest="learning_rate", type=cli.learning_rate,
-                        help="override the profile's Adam learning rate")
-    parser.add_argument("--batch-size", dest="batch_size", type=cli.positive_int,
-                        help="override the profile's batch size")
-    parser.add_argument("--runs", type=cli.positive_int, help="override the profile's seeds per model")
+    cli.add_overrides(parser, "epochs", "learning_rate", "batch_size", "runs")
     run = experiment.start(EXPERIMENT, parser, PROFILES, argv)
     import numpy as np
     import pandas as pd

@@ -36,10 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--function", action="append", default=[], type=data.parse_function, metavar="NAME=EXPR",
                         help=getattr(data, "FUNCTION_HELP", "add a function of x, e.g. 'cube=x**3' (repeatable)"))
     parser.add_argument("--depths", type=cli.int_list, help="override the profile's hidden-layer counts, e.g. 1,2,4")
-    parser.add_argument("--epochs", type=cli.positive_int, help="override the profile's epochs (full-batch steps)")
-    parser.add_argument("--learning-rate", dest="learning_rate", type=cli.learning_rate,
-                        help="override the profile's Adam learning rate")
-    parser.add_argument("--runs", type=cli.positive_int, help="override the profile's seeds per model")
+    cli.add_overrides(parser, "epochs", "learning_rate", "runs")
     parser.add_argument("--target-params", dest="target_params", type=cli.positive_int,
                         help="override the profile's parameter count")
     run = experiment.start(EXPERIMENT, parser, PROFILES, argv)

@@ -39,9 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, PROFILES, dataset=True)
     parser.add_argument("--grid-points", dest="grid_points", type=cli.positive_int,
                         help="grid points per axis, odd (default 25)")
-    parser.add_argument("--epochs", type=cli.positive_int, help="override the profile's epochs")
-    parser.add_argument("--learning-rate", dest="learning_rate", type=cli.learning_rate,
-                        help="override the profile's Adam learning rate")
+    cli.add_overrides(parser, "epochs", "learning_rate")
     run = experiment.start(EXPERIMENT, parser, PROFILES, argv, check=check)
     import numpy as np
     import pandas as pd
@@ -54,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     data.check_batch_sizes(s["batch_size"], len(dataset.x_train), "batch size")
     build = lambda: models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
     model = build()
-    s.update(dataset=dataset.describe(), **models.fc_settings(model), optimizer="adam", loss="sparse_ce", direction_seeds=[run.seed, run.seed + 1])
+    s.update(dataset=dataset.describe(), **models.fc_settings(model), optimizer="adam", loss="sparse_ce",
+             direction_seeds=[run.seed, run.seed + 1])
     config = train.TrainConfig(epochs=s["epochs"], learning_rate=s["learning_rate"], batch_size=s["batch_size"],
                                snapshot_every=1)
 

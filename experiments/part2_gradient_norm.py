@@ -25,8 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Setup
     parser = cli.parser(__doc__, PROFILES)
     parser.add_argument("--steps", type=cli.positive_int, help="override the profile's number of iterations")
-    parser.add_argument("--learning-rate", dest="learning_rate", type=cli.learning_rate,
-                        help="override the profile's Adam learning rate")
+    cli.add_overrides(parser, "learning_rate")
     run = experiment.start(EXPERIMENT, parser, PROFILES, argv)
     from hw1 import data, models, train
 

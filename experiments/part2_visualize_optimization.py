@@ -39,11 +39,8 @@ def check(settings: dict) -> None:
 def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Setup
     parser = cli.parser(__doc__, PROFILES, dataset=True)
-    parser.add_argument("--runs", type=cli.positive_int, help="number of independent runs (default 8)")
-    parser.add_argument("--epochs", type=cli.positive_int, help="override the profile's epochs")
+    cli.add_overrides(parser, "runs", "epochs", "learning_rate")
     parser.add_argument("--layer", help="the layer whose weights get their own PCA (default dense_2)")
-    parser.add_argument("--learning-rate", dest="learning_rate", type=cli.learning_rate,
-                        help="override the profile's Adam learning rate")
     run = experiment.start(EXPERIMENT, parser, PROFILES, argv, check=check)
     import numpy as np
     import pandas as pd

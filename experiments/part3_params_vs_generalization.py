@@ -38,10 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Setup
     parser = cli.parser(__doc__, PROFILES, dataset=True)
     parser.add_argument("--widths", type=cli.int_list, help="hidden widths, one model each, e.g. 1,4,16,64,256")
-    parser.add_argument("--runs", type=cli.positive_int, help="seeds per width (default: 3)")
-    parser.add_argument("--epochs", type=cli.positive_int, help="epochs per model (the same for all)")
-    parser.add_argument("--batch-size", dest="batch_size", type=cli.positive_int, help="samples per Adam step")
-    parser.add_argument("--learning-rate", dest="learning_rate", type=cli.learning_rate, help="Adam's step size")
+    cli.add_overrides(parser, "runs", "epochs", "batch_size", "learning_rate")
     parser.add_argument("--save-weights", dest="save_weights", action="store_true", default=None,
                         help="also write every model's final weights to models/weights.npz")
     run = experiment.start(EXPERIMENT, parser, PROFILES, argv, check=check)

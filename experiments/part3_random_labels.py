@@ -31,9 +31,7 @@ COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "diverge
 def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Setup
     parser = cli.parser(__doc__, PROFILES, dataset=True)
-    parser.add_argument("--epochs", type=cli.positive_int, help="epoch cap (default: the profile's)")
-    parser.add_argument("--batch-size", dest="batch_size", type=cli.positive_int, help="samples per Adam step")
-    parser.add_argument("--learning-rate", dest="learning_rate", type=cli.learning_rate, help="Adam's step size")
+    cli.add_overrides(parser, "epochs", "batch_size", "learning_rate")
     parser.add_argument("--widths", type=cli.int_list, help="hidden widths of the MLP, e.g. 512,512")
     run = experiment.start(EXPERIMENT, parser, PROFILES, argv)
     import numpy as np

@@ -94,6 +94,21 @@ def parser(doc: str | None, profiles: dict[str, dict[str, Any]], *, dataset: boo
     return p
 
 
+OVERRIDES = {  # flag name -> (parser, help): the settings most scripts let a user override
+    "epochs": (positive_int, "override the profile's epochs"),
+    "learning_rate": (learning_rate, "override the profile's Adam learning rate"),
+    "batch_size": (positive_int, "override the profile's batch size"),
+    "runs": (positive_int, "override the profile's number of runs (seeds)"),
+}
+
+
+def add_overrides(parser: argparse.ArgumentParser, *names: str) -> None:
+    """Declare the standard override flags ``--epochs``, ``--learning-rate``, ``--batch-size``, ``--runs``."""
+    for name in names:
+        kind, text = OVERRIDES[name]
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=text)
+
+
 def settings(profiles: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
     """The profile's settings, overridden by every flag of the same name that was given."""
     chosen = dict(profiles[args.profile])
