@@ -11,7 +11,6 @@ is accepted.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 from typing import Any, Sequence
 
@@ -20,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from hw1 import hessian
-from hw1.core import EVAL_CHUNK
+from hw1.core import EVAL_CHUNK, per_model
 
 EPSILON = 1e-7  # keras.config.epsilon(): probabilities are clipped to [ε, 1 − ε] before the log, as Keras does
 MAX_EXACT_PARAMS = 5000  # exact_hessian refuses larger models unless told otherwise (n² float64 entries)
@@ -56,7 +55,7 @@ class _Outputs(keras.Model):
         return tf.math.log(tf.clip_by_value(p, EPSILON, 1.0 - EPSILON))
 
 
-@functools.lru_cache(maxsize=16)  # like hw1's compiled-graph caches: the 16 most recently measured models
+@per_model  # the views of a model live as long as the model
 def _views_of(model: keras.Model) -> dict:
     return {}
 

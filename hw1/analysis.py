@@ -16,7 +16,6 @@ batched call (:class:`hw1.train.Evaluator`, :func:`hw1.train.map_runs`).
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Sequence
 
 import keras
@@ -25,7 +24,7 @@ import pandas as pd
 import tensorflow as tf
 
 from hw1.data import Dataset, random_labels
-from hw1.core import Evaluator, Weights, forward, map_runs, per_sample_loss, stack
+from hw1.core import Weights, evaluator, forward, map_runs, per_model, per_sample_loss, stack
 from hw1.hessian import Batches, array_batches
 
 JACOBIAN_CHUNK = 256  # samples per batch_jacobian call: (chunk, classes, *input_shape) floats
@@ -52,11 +51,6 @@ def random_label_dataset(dataset: Dataset, seed: int) -> Dataset:
 
 # ---------------------------------------------------------------- interpolation
 
-@functools.lru_cache(maxsize=8)
-def _evaluator(model: keras.Model, loss: str) -> Evaluator:
-    return Evaluator(model, loss)
-
-
 def interpolate(model: keras.Model, start: Weights, end: Weights, alphas: Sequence[float], data: Dataset,
                 loss: str = "sparse_ce") -> pd.DataFrame:
     """Full-set loss and accuracy of the models θα = (1 − α)·θ1 + α·θ2 on the line through two trained ones.
@@ -81,7 +75,7 @@ def interpolate(model: keras.Model, start: Weights, end: Weights, alphas: Sequen
     """
     alphas = np.asarray(alphas, dtype=np.float64)
     stacked = interpolation_points(start, end, alphas)
-    evaluate = _evaluator(model, loss)
+    evaluate = evaluator(model, loss)
     train_loss, train_acc = evaluate(stacked, data.x_train, data.y_train)
     test_loss, test_acc = evaluate(stacked, data.x_test, data.y_test)
     return pd.DataFrame({"alpha": alphas, "train_loss": train_loss, "train_acc": train_acc,
@@ -98,7 +92,7 @@ def interpolation_points(start: Weights, end: Weights, alphas: Sequence[float]) 
 
 # ---------------------------------------------------------------- sensitivity
 
-@functools.lru_cache(maxsize=8)
+@per_model
 def _jacobian_norms(model: keras.Model, softmax: bool = True) -> tf.types.experimental.GenericFunction:
     def norms(weights: list[tf.Tensor], x: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
@@ -139,7 +133,7 @@ def input_jacobian_norm(model: keras.Model, weights: Weights, x: np.ndarray) -> 
 
 # ---------------------------------------------------------------- sharpness
 
-@functools.lru_cache(maxsize=8)
+@per_model
 def _loss_and_gradient_sums(model: keras.Model, loss: str) -> tf.types.experimental.GenericFunction:
     def one_run(weights: list[tf.Tensor], x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
         with tf.GradientTape() as tape:

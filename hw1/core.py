@@ -14,6 +14,7 @@ list of arrays in ``model.trainable_variables`` order. This module is that view,
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Sequence
 
 import keras
@@ -131,6 +132,26 @@ def map_runs(fn: Callable[..., object], stacked: Sequence[tf.Tensor], *per_run: 
     return tf.vectorized_map(lambda e: fn(list(e[0]), *e[1]), (list(stacked), tuple(per_run)))
 
 
+# ---------------------------------------------------------------- compiled functions, kept with their model
+
+def per_model(build: Callable[..., object]) -> Callable[..., object]:
+    """Decorate ``build(model, *args)`` so that its result is computed once per (model, args) and kept ON the
+    model: a compiled graph lives exactly as long as the model it was traced for (a module-level
+    ``lru_cache`` would keep every measured model alive). ``args`` must be hashable."""
+    @functools.wraps(build)
+    def cached(model: keras.Model, *args: object) -> object:
+        store = model.__dict__.get("_hw1_compiled")
+        if store is None:
+            store = {}
+            object.__setattr__(model, "_hw1_compiled", store)  # bypass Keras's attribute tracking
+        key = (build.__module__, build.__qualname__, *args)
+        if key not in store:
+            store[key] = build(model, *args)
+        return store[key]
+
+    return cached
+
+
 # ---------------------------------------------------------------- full-set evaluation
 
 class Evaluator:
@@ -201,3 +222,9 @@ class Evaluator:
             g = [t.numpy().astype(np.float64) for t in g]
             total = g if total is None else [a + b for a, b in zip(total, g)]
         return np.sqrt(sum(np.sum((t / n) ** 2, axis=tuple(range(1, t.ndim))) for t in total))
+
+
+@per_model
+def evaluator(model: keras.Model, loss: str) -> Evaluator:
+    """The :class:`Evaluator` of ``(model, loss)``, compiled once and kept with the model."""
+    return Evaluator(model, loss)

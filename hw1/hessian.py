@@ -25,7 +25,6 @@ instead of 6e-8 (float32).
 
 from __future__ import annotations
 
-import functools
 from typing import Callable, Iterable, Sequence
 
 import keras
@@ -33,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from hw1 import spectrum
-from hw1.core import EVAL_CHUNK, ArrayLike, flatten, loss_fn, n_params, unflatten  # noqa: F401  (re-exported)
+from hw1.core import EVAL_CHUNK, ArrayLike, flatten, loss_fn, n_params, per_model, unflatten  # noqa: F401
 
 Batches = Callable[[], Iterable[tuple[ArrayLike, ArrayLike]]]  # a fresh pass over the data at every call
 
@@ -118,7 +117,7 @@ class _Curvature:
         return tf.constant(theta, self.dtype), tf.constant(np.asarray(x), self.dtype), y
 
 
-@functools.lru_cache(maxsize=16)  # the compiled functions of the 16 most recent (model, loss) pairs
+@per_model  # compiled once per (model, loss), kept with the model
 def _curvature(model: keras.Model, loss: str) -> _Curvature:
     if loss not in ("mse", "sparse_ce"):
         raise ValueError(f"loss={loss!r}; choose one of mse, sparse_ce")
@@ -147,7 +146,7 @@ def _clone_in(model: keras.Model, dtype: str) -> keras.Model:
                                     clone_function=clone)
 
 
-@functools.lru_cache(maxsize=8)
+@per_model
 def _twin(model: keras.Model, dtype: str) -> keras.Model:
     try:
         twin = _clone_in(model, dtype)

@@ -39,7 +39,7 @@ from hw1 import analysis, hessian, spectrum, trajectory
 from hw1.adapt import (DTYPES, DataChunks, MAX_EXACT_PARAMS, Problem, check_argument, check_model, ends_in_softmax,
                        make_problem, model_view, outputs_are_probabilities, resolve_loss,
                        trial_call, weights_of)
-from hw1.core import Evaluator, stack
+from hw1.core import Evaluator, evaluator, stack
 
 __all__ = ["evaluate", "gradient_norm", "hessian_eigenvalues", "hessian_trace", "hessian_density", "exact_hessian",
            "minimal_ratio", "sensitivity", "sharpness", "interpolate", "loss_surface", "plot_density",
@@ -92,20 +92,20 @@ def evaluate(model: keras.Model, data: Any, *, loss: Any = None, weights: Sequen
         {'loss': 0.121, 'accuracy': 0.964}
     """
     problem = make_problem(model, data, loss, weights, dtype)
-    evaluator = analysis._evaluator(problem.view, problem.loss)
-    losses, correct = _evaluate_runs(evaluator, stack([problem.weights]), problem.batches)
+    losses, correct = _evaluate_runs(evaluator(problem.view, problem.loss), stack([problem.weights]),
+                                     problem.batches)
     return {"loss": float(losses[0])} if problem.loss == "mse" else {"loss": float(losses[0]),
                                                                     "accuracy": float(correct[0])}
 
 
-def _evaluate_runs(evaluator: Evaluator, stacked: list[np.ndarray],
+def _evaluate_runs(evaluate: Evaluator, stacked: list[np.ndarray],
                    batches: hessian.Batches) -> tuple[np.ndarray, np.ndarray]:
     """Full-set mean loss and accuracy of every run of ``stacked``, summed over chunks."""
     loss_sum = acc_sum = 0.0
     total = 0
     for x, y in batches():
         count = int(x.shape[0])
-        losses, accs = evaluator(stacked, x, y)
+        losses, accs = evaluate(stacked, x, y)
         loss_sum, acc_sum, total = loss_sum + count * losses, acc_sum + count * accs, total + count
     return loss_sum / total, acc_sum / total
 
@@ -114,7 +114,7 @@ class _ChunkedEvaluator:
     """An :class:`Evaluator` over every chunk of a dataset, in the call form :func:`hw1.trajectory.loss_grid` uses."""
 
     def __init__(self, problem: Problem) -> None:
-        self.evaluator = analysis._evaluator(problem.view, problem.loss)
+        self.evaluator = evaluator(problem.view, problem.loss)
         self.batches = problem.batches
 
     def __call__(self, stacked: list[np.ndarray], x: Any = None, y: Any = None) -> tuple[np.ndarray, np.ndarray]:

@@ -37,3 +37,22 @@ def test_flatten_unflatten_and_stack_unstack_are_inverse():
     assert np.array_equal(pair[1][0], 2 * w[0])
     with pytest.raises(ValueError, match="5 entries; the model has 9 parameters"):
         core.unflatten(np.zeros(5), w)
+
+
+def test_compiled_graphs_are_kept_with_their_model_and_die_with_it():
+    import gc
+    import weakref
+
+    from hw1 import analysis, hessian
+
+    model = models.fc_net([3], (2,), 2)
+    weights = [v.numpy() for v in model.trainable_variables]
+    x, y = np.ones((4, 2), np.float32), np.array([0, 1, 0, 1])
+    analysis.input_jacobian_norm(model, weights, x)
+    hessian.exact_hessian(model, weights, x, y, "sparse_ce")
+    assert core.evaluator(model, "sparse_ce") is core.evaluator(model, "sparse_ce")  # compiled once per model
+    assert len(model.__dict__["_hw1_compiled"]) >= 3
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None, "a module-level cache still holds the model"
