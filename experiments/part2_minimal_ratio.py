@@ -40,7 +40,6 @@ def main(argv: list[str] | None = None) -> None:
     run = experiment.start(EXPERIMENT, parser, PROFILES, argv, check=check)
     import numpy as np
     import pandas as pd
-    from threadpoolctl import threadpool_limits
 
     from hw1 import critical_points as cp, data, hessian, models, train
     from hw1.views.part2_minimal_ratio import COLUMNS  # the schema of runs.csv, written once
@@ -74,7 +73,6 @@ def main(argv: list[str] | None = None) -> None:
                 "diverged": np.array(fitted.diverged) | np.array(walked.diverged)}
 
     # ---------------------------------------------------------------- Exact Hessian of each run (float64)
-    @threadpool_limits.wrap(limits=1, user_api="blas")  # eigvalsh: one BLAS thread beside TensorFlow's is 20× faster
     def measure(act: str, weights: list, diverged: np.ndarray) -> dict:
         model64, rows, spectra = models.fc_net(s["widths"], activation=act, dtype="float64"), [], []
         for r, w in enumerate(weights):
