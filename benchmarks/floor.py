@@ -12,7 +12,9 @@ largest speed-up over the reference that is possible at all.
 
 ``FLOORS = {experiment: fn(settings, results_folder) -> (flops, note)}`` for the experiments
 whose mini-batch training on MNIST dominates; ``results_folder`` holds hw1's run of it
-(read where the protocol has a data-dependent length, e.g. epochs to memorize random labels).
+(read where the protocol has a data-dependent length: the epochs to memorize random labels,
+the epochs each sensitivity model took to its loss target). Every seed (run) of a protocol is
+counted.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pandas as pd
 import tensorflow as tf
 
 from hw1 import models
+from reference_common import sensitivity_models
 
 
 def layer_flops(model: keras.Model) -> list[int]:
@@ -92,12 +95,12 @@ def _trained(model: keras.Model, epochs: int, evaluations: int, settings: dict) 
 
 def actual_task(settings: dict, folder: Path) -> tuple[int, str]:
     shape, classes, _, _ = _shape(settings)
-    built = [models.fc_net([settings["dnn_width"]], shape, classes), models.cnn(shape, classes, settings["cnn_filters"],
-                                                                               settings["cnn_dense"]),
-             models.rnn(shape, classes, settings["rnn_units"])]
-    epochs = settings["epochs"]
-    return sum(_trained(m, epochs, epochs + 1, settings) for m in built), \
-        f"3 models × {epochs} epochs, train + test metrics every epoch"
+    builders = models.image_classifiers(shape, classes, settings["dnn_width"], settings["cnn_filters"],
+                                        settings["cnn_dense"], settings["rnn_units"])
+    built = [build() for build in builders.values()]
+    epochs, runs = settings["epochs"], settings["runs"]
+    return runs * sum(_trained(m, epochs, epochs + 1, settings) for m in built), \
+        f"{len(built)} models × {runs} seeds × {epochs} epochs, train + test metrics at epoch 0 and every epoch"
 
 
 def visualize_optimization(settings: dict, folder: Path) -> tuple[int, str]:
@@ -114,9 +117,9 @@ def random_labels(settings: dict, folder: Path) -> tuple[int, str]:
 
 
 def params_vs_generalization(settings: dict, folder: Path) -> tuple[int, str]:
-    epochs, widths = settings["epochs"], settings["widths"]
-    return sum(_trained(_fc([w], settings), epochs, 1, settings) for w in widths), \
-        f"{len(widths)} models × {epochs} epochs, metrics at the end"
+    epochs, widths, runs = settings["epochs"], settings["widths"], settings["runs"]
+    return runs * sum(_trained(_fc([w], settings), epochs, 1, settings) for w in widths), \
+        f"{len(widths)} widths × {runs} seeds × {epochs} epochs, metrics at the end"
 
 
 def interpolation(settings: dict, folder: Path) -> tuple[int, str]:
@@ -126,10 +129,15 @@ def interpolation(settings: dict, folder: Path) -> tuple[int, str]:
 
 
 def sensitivity(settings: dict, folder: Path) -> tuple[int, str]:
+    """Per model (models.csv, the shared condition once): its epochs of training, a full training-set
+    evaluation at each check of the loss target, one test-set evaluation at the end."""
+    _, _, n_train, n_test = _shape(settings)
     model = _fc(settings["widths"], settings)
-    epochs = settings["epochs_by_batch"]
-    return sum(_trained(model, e, 1, settings) for e in epochs.values()), \
-        f"{len(epochs)} models, {sum(epochs.values())} epochs in all (Jacobians, sharpness, λmax not counted)"
+    runs = sensitivity_models(settings, folder)
+    epochs, checks = int(runs["epochs"].sum()), int(runs["checks"].sum())
+    flops = epochs * n_train * training_flops(model) + (checks * n_train + len(runs) * n_test) * forward_flops(model)
+    return flops, (f"{len(runs)} models to the loss target: {epochs:,} epochs ({int(runs['steps'].sum()):,} steps), "
+                   f"{checks:,} training-set checks (Jacobians, sharpness, λmax not counted)")
 
 
 FLOORS: dict[str, Callable[[dict, Path], tuple[int, str]]] = {

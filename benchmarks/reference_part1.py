@@ -2,9 +2,9 @@
 
 One Keras model at a time, ``model.fit(epochs=1)`` per epoch (so that the loss of every
 epoch can be recorded, as homework notebooks do), ``model.evaluate`` for the per-epoch
-train and test metrics. Same functions, architectures, seeds per model, optimizer,
-batch size and epochs as the experiment's settings.json; see ``reference_common.Jobs``
-for how a part of the protocol is run and the rest extrapolated.
+train and test metrics. Same functions, architectures, seeds (every seed of every model),
+optimizer, batch size and epochs as the experiment's settings.json; see
+``reference_common.Jobs`` for how a part of the protocol is run and the rest extrapolated.
 """
 
 from __future__ import annotations
@@ -22,14 +22,16 @@ from hw1 import data, models  # noqa: E402
 from reference_common import Jobs  # noqa: E402
 
 
-def simulate_function(settings: dict, budget_seconds: float) -> dict[str, object]:
-    functions, depths, runs = settings["functions"], settings["depths"], settings["runs"]
-    jobs = Jobs(budget_seconds, len(functions) * len(depths) * runs)
-    for expr in functions.values():
-        dataset = data.function_data(expr, settings["samples"])
+def simulate_function(settings: dict, budget_seconds: float, folder: Path | None = None) -> dict[str, object]:
+    """Per (function, depth, seed): full-batch fit per epoch (the loss of every epoch is in its history),
+    then the fitted curve at the training inputs (``model.predict``, as predictions.csv has for every run)."""
+    functions, depths, seeds = settings["functions"], settings["depths"], settings["seeds"]
+    jobs = Jobs(budget_seconds, 2 * len(functions) * len(depths) * len(seeds))
+    for fname, expr in functions.items():
+        dataset = data.function_data(expr, settings["samples"], name=fname)
         for depth in depths:
             widths = models.widths_for_params(depth, settings["target_params"])
-            for seed in range(runs):
+            for seed in seeds:
                 holder: dict[str, keras.Model] = {}
 
                 def setup(widths=widths, seed=seed) -> None:
@@ -41,34 +43,47 @@ def simulate_function(settings: dict, budget_seconds: float) -> dict[str, object
                     holder["model"].fit(dataset.x_train, dataset.y_train, batch_size=len(dataset.x_train),
                                         epochs=1, verbose=0)
 
-                jobs.run(f"{depth} hidden, seed {seed}", settings["epochs"], epoch, setup)
-    return jobs.result(f"{len(functions) * len(depths) * runs} models one at a time, full-batch fit per epoch")
+                def predict(dataset=dataset) -> None:
+                    holder["model"].predict(dataset.x_train, batch_size=len(dataset.x_train), verbose=0)
+
+                jobs.run(f"{fname}, depth{depth}, seed {seed}", settings["epochs"], epoch, setup)
+                jobs.run(f"{fname}, depth{depth}, seed {seed} predictions", 1, predict)
+    count = len(functions) * len(depths) * len(seeds)
+    return jobs.result(f"{count} models ({len(functions)} functions × {len(depths)} depths × {len(seeds)} seeds) one "
+                       f"at a time, full-batch fit per epoch ({settings['epochs']} epochs), predict at the end")
 
 
-def actual_task(settings: dict, budget_seconds: float) -> dict[str, object]:
+def actual_task(settings: dict, budget_seconds: float, folder: Path | None = None) -> dict[str, object]:
+    """Per (model, seed): the train and test metrics at epoch 0, then per epoch fit + evaluate both sets."""
     dataset = data.load(settings["dataset"]["name"], limit=settings.get("train_limit"), seed=0)
-    shape, classes = dataset.input_shape, dataset.num_classes
-    builders = {"dnn": lambda: models.fc_net([settings["dnn_width"]], shape, classes),
-                "cnn": lambda: models.cnn(shape, classes, settings["cnn_filters"], settings["cnn_dense"]),
-                "rnn": lambda: models.rnn(shape, classes, settings["rnn_units"])}
-    jobs = Jobs(budget_seconds, len(builders))
+    builders = models.image_classifiers(dataset.input_shape, dataset.num_classes, settings["dnn_width"],
+                                        settings["cnn_filters"], settings["cnn_dense"], settings["rnn_units"])
+    seeds = settings["seeds"]
+    jobs = Jobs(budget_seconds, len(builders) * len(seeds))
     for name, build in builders.items():
-        holder: dict[str, keras.Model] = {}
+        for seed in seeds:
+            holder: dict[str, keras.Model] = {}
 
-        def setup(build=build) -> None:
-            keras.utils.set_random_seed(0)
-            holder["model"] = build()
-            holder["model"].compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]), metrics=["accuracy"],
-                                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            def evaluate() -> None:
+                holder["model"].evaluate(dataset.x_train, dataset.y_train, verbose=0)
+                holder["model"].evaluate(dataset.x_test, dataset.y_test, verbose=0)
 
-        def epoch() -> None:  # train one epoch, then the full-set metrics of the epoch
-            model = holder["model"]
-            model.fit(dataset.x_train, dataset.y_train, batch_size=settings["batch_size"], epochs=1, verbose=0)
-            model.evaluate(dataset.x_train, dataset.y_train, verbose=0)
-            model.evaluate(dataset.x_test, dataset.y_test, verbose=0)
+            def setup(build=build, seed=seed, evaluate=evaluate) -> None:
+                keras.utils.set_random_seed(seed)
+                holder["model"] = build()
+                holder["model"].compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]),
+                                        metrics=["accuracy"],
+                                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+                evaluate()  # the epoch-0 row of the history
 
-        jobs.run(name, settings["epochs"], epoch, setup)
-    return jobs.result("3 models one at a time, fit per epoch + evaluate train and test each epoch")
+            def epoch(evaluate=evaluate) -> None:  # train one epoch, then the full-set metrics of the epoch
+                holder["model"].fit(dataset.x_train, dataset.y_train, batch_size=settings["batch_size"], epochs=1,
+                                    verbose=0)
+                evaluate()
+
+            jobs.run(f"{name}, seed {seed}", settings["epochs"], epoch, setup)
+    return jobs.result(f"{len(builders)} models × {len(seeds)} seeds one at a time, fit per epoch + evaluate train "
+                       "and test each epoch")
 
 
 REFERENCES = {"part1_simulate_function": simulate_function, "part1_actual_task": actual_task}

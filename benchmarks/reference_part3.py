@@ -6,13 +6,16 @@ metric, Python loops over α points, ascent steps and power iterations with eage
 ``GradientTape``. Same data, architectures, optimizer, batch sizes, epochs and stopping
 rules as the experiment's settings.json.
 
-``REFERENCES = {experiment: fn(settings, budget_seconds) -> dict}``, with ``settings`` the
-"settings" block of the experiment's settings.json; see ``reference_common.Jobs`` for how
-a part of the protocol is run and the rest extrapolated (returned: ``seconds``, the
-estimated whole protocol; ``measured_seconds``; ``fraction``; ``note``). Two stopping rules
-are extrapolated from trends, and say so: the random-label training (epochs to the target,
-from the training-accuracy slope) and the power iteration (to its iteration cap: an upper
-bound, since hw1 stops it at a relative change of 1e-4).
+``REFERENCES = {experiment: fn(settings, budget_seconds, folder) -> dict}``, with ``settings``
+the "settings" block of the experiment's settings.json and ``folder`` hw1's run of it; see
+``reference_common.Jobs`` for how a part of the protocol is run and the rest extrapolated
+(returned: ``seconds``, the estimated whole protocol; ``measured_seconds``; ``fraction``;
+``note``). Where the protocol's length depends on the data (epochs to memorize random labels,
+steps of each sensitivity model to the loss target), the reference replays the length hw1's
+run had (history.csv, models.csv), so that both do the same work. One stopping rule is
+extrapolated from a trend, and says so: the power iteration for λmax (iterations to a relative
+change of ``hessian_rtol``, from the geometric decay of the changes measured; at most
+``POWER_ITERATIONS``).
 """
 
 from __future__ import annotations
@@ -29,14 +32,19 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from hw1 import analysis, data, models  # noqa: E402
-from reference_common import Jobs  # noqa: E402
+from reference_common import Jobs, read_csv, sensitivity_models  # noqa: E402
+
+POWER_ITERATIONS = 300  # the power iteration's cap: hw1's Lanczos cap (hessian.top_hessian_eigenvalue)
+POWER_MIN_ITERATIONS = 6  # always run, so that the decay of the changes can be extrapolated
+JACOBIAN_BATCH = 100  # test images per eager batch_jacobian call
 
 
 def _dataset(settings: dict) -> data.Dataset:
     return data.load(settings["dataset"]["name"], limit=settings.get("train_limit"), seed=0)
 
 
-def _compiled(widths: list[int], dataset: data.Dataset, learning_rate: float) -> keras.Model:
+def _compiled(widths: list[int], dataset: data.Dataset, learning_rate: float, seed: int = 0) -> keras.Model:
+    keras.utils.set_random_seed(seed)
     model = models.fc_net(widths, dataset.input_shape, dataset.num_classes)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), metrics=["accuracy"],
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -54,13 +62,12 @@ def _evaluate(model: keras.Model, dataset: data.Dataset) -> list[float]:
 
 
 def _train_job(jobs: Jobs, name: str, widths: list[int], dataset: data.Dataset, learning_rate: float,
-               batch_size: int, epochs: int) -> keras.Model:
+               batch_size: int, epochs: int, seed: int = 0) -> keras.Model:
     """Train one model by ``fit`` per epoch, then evaluate it; returns the model."""
     holder: dict[str, keras.Model] = {}
 
     def setup() -> None:
-        keras.utils.set_random_seed(0)
-        holder["model"] = _compiled(widths, dataset, learning_rate)
+        holder["model"] = _compiled(widths, dataset, learning_rate, seed)
 
     jobs.run(name, epochs, lambda: _epoch(holder["model"], dataset, batch_size), setup)
     jobs.run(f"{name} evaluation", 1, lambda: _evaluate(holder["model"], dataset) and None)
@@ -69,51 +76,52 @@ def _train_job(jobs: Jobs, name: str, widths: list[int], dataset: data.Dataset, 
 
 # ---------------------------------------------------------------- the four protocols
 
-def random_labels(settings: dict, budget_seconds: float) -> dict[str, object]:
+def random_labels(settings: dict, budget_seconds: float, folder: Path | None = None) -> dict[str, object]:
+    """The metrics at epoch 0, then per epoch fit + evaluate both sets, for the epochs hw1's run took to reach the
+    target training accuracy (or the cap): history.csv."""
     dataset = _dataset(settings)
     noisy = analysis.random_label_dataset(dataset, seed=settings["label_seed"])
+    epochs = int(read_csv(folder, "history.csv")["epoch"].max())
     jobs = Jobs(budget_seconds, 1)
     holder: dict[str, keras.Model] = {}
     accuracy: list[float] = []
-    target = settings["target_train_acc"]
 
     def setup() -> None:
-        keras.utils.set_random_seed(0)
-        holder["model"] = _compiled(settings["widths"], noisy, settings["learning_rate"])
+        holder["model"] = _compiled(settings["widths"], noisy, settings["learning_rate"], settings["label_seed"])
+        _evaluate(holder["model"], noisy)
 
-    def epoch() -> bool:  # fit one epoch, evaluate both sets, stop at the target training accuracy
+    def epoch() -> None:  # fit one epoch, evaluate both sets, test the target training accuracy
         _epoch(holder["model"], noisy, settings["batch_size"])
         accuracy.append(_evaluate(holder["model"], noisy)[1])
-        return accuracy[-1] >= target
+        holder["reached"] = accuracy[-1] >= settings["target_train_acc"]  # tested; the length replayed is hw1's
 
-    def epochs_left(done: int) -> int:  # from the training-accuracy trend of the last epochs (the cap if flat)
-        slope = (accuracy[-1] - accuracy[max(0, done - 4)]) / min(3, done - 1) if done > 1 else 0.0
-        needed = int(np.ceil((target - accuracy[-1]) / slope)) if slope > 0 else settings["epochs"]
-        return min(settings["epochs"] - done, needed)
-
-    jobs.run("random-label training (epochs to the target, from the accuracy trend)", settings["epochs"], epoch,
-             setup, left=epochs_left)
-    return jobs.result("fit per epoch + evaluate train and test each epoch, until the target accuracy")
+    jobs.run("random-label training", epochs, epoch, setup)
+    return jobs.result(f"fit per epoch + evaluate train and test each epoch, for the {epochs} epochs hw1's run took "
+                       f"to {settings['target_train_acc']:.0%} training accuracy")
 
 
-def params_vs_generalization(settings: dict, budget_seconds: float) -> dict[str, object]:
+def params_vs_generalization(settings: dict, budget_seconds: float, folder: Path | None = None) -> dict[str, object]:
     dataset = _dataset(settings)
-    jobs = Jobs(budget_seconds, 2 * len(settings["widths"]))
-    for width in sorted(settings["widths"]):
-        _train_job(jobs, f"width {width}", [width], dataset, settings["learning_rate"], settings["batch_size"],
-                   settings["epochs"])
-    return jobs.result(f"{len(settings['widths'])} models, one at a time, fit per epoch, evaluate at the end")
+    widths, seeds = sorted(settings["widths"]), settings["seeds"]
+    jobs = Jobs(budget_seconds, 2 * len(widths) * len(seeds))
+    for width in widths:
+        for seed in seeds:
+            _train_job(jobs, f"width {width}, seed {seed}", [width], dataset, settings["learning_rate"],
+                       settings["batch_size"], settings["epochs"], seed)
+    return jobs.result(f"{len(widths)} widths × {len(seeds)} seeds, one model at a time, fit per epoch "
+                       f"({settings['epochs']} epochs), evaluate at the end")
 
 
-def interpolation(settings: dict, budget_seconds: float) -> dict[str, object]:
+def interpolation(settings: dict, budget_seconds: float, folder: Path | None = None) -> dict[str, object]:
     dataset = _dataset(settings)
     (bs1, bs2), (lr1, lr2) = settings["batch_sizes"], settings["learning_rates"]
     alphas = np.unique(np.round(np.concatenate([np.linspace(settings["alpha_min"], settings["alpha_max"],
                                                             settings["alpha_points"]), [0.0, 1.0]]), 10))
+    seed2 = 1 if settings.get("init") == "independent" else 0  # shared: every endpoint from the same weights
     jobs = Jobs(budget_seconds, 3 * 2 + 2)
     trained = {spec: [v.numpy() for v in _train_job(jobs, f"batch {spec[0]}, lr {spec[1]:g}", settings["widths"],
-                                                    dataset, spec[1], spec[0], settings["epochs"]).weights]
-               for spec in ((bs1, lr1), (bs2, lr1), (bs1, lr2))}
+                                                    dataset, spec[1], spec[0], settings["epochs"], seed).weights]
+               for spec, seed in (((bs1, lr1), 0), ((bs2, lr1), seed2), ((bs1, lr2), seed2))}
     probe = _compiled(settings["widths"], dataset, lr1)
     for pair, (first, second) in {"batch_size": ((bs1, lr1), (bs2, lr1)),
                                   "learning_rate": ((bs1, lr1), (bs1, lr2))}.items():
@@ -125,68 +133,127 @@ def interpolation(settings: dict, budget_seconds: float) -> dict[str, object]:
             _evaluate(probe, dataset)
 
         jobs.run(f"pair {pair}: α points", len(alphas), point)
-    return jobs.result("3 distinct endpoints trained by fit per epoch; each α: set_weights + evaluate train and test")
+    return jobs.result(f"3 distinct endpoints trained by fit per epoch; each of {len(alphas)} α per pair: set_weights "
+                       "+ evaluate train and test")
 
 
-def sensitivity(settings: dict, budget_seconds: float) -> dict[str, object]:
+def _power_iterations_left(changes: list[float], rtol: float, cap: int):
+    """``left(done)`` for the power iteration: iterations until the relative change of the Rayleigh quotient
+    falls to ``rtol``, from the geometric decay of the last (up to five) changes; the cap when they do not decay."""
+    def left(done: int) -> int:
+        seen = np.log([c for c in changes if np.isfinite(c) and c > 0][-5:])
+        if len(seen) >= 3:
+            slope = np.polyfit(np.arange(len(seen)), seen, 1)[0]
+            if slope < 0:
+                return int(np.clip(np.ceil((np.log(rtol) - seen[-1]) / slope), 1, cap - done))
+        return cap - done
+    return left
+
+
+def sensitivity(settings: dict, budget_seconds: float, folder: Path | None = None) -> dict[str, object]:
+    """Every (condition, seed) of both sweeps (the shared condition once), one Keras model at a time:
+
+    * training: ``model.fit`` one epoch at a time (or ``every`` epochs, the check interval, when an epoch has
+      fewer than ``check_steps`` steps), ``model.evaluate`` on the full training set after each to test the
+      loss target, for the number of checks hw1's model took (models.csv: its epochs and steps); then the
+      test metrics;
+    * sensitivity: eager ``batch_jacobian`` of softmax(f(x)) w.r.t. x over the test images, 100 at a time;
+    * ε-sharpness: eager projected sign-gradient ascent, the full-set loss and gradient per step, ``steps + 1``
+      evaluations from each of ``starts`` starting points;
+    * λmax: power iteration with eager Hessian-vector products (nested ``GradientTape``) of the full-set loss,
+      until the eigenvalue estimate changes by at most ``hessian_rtol`` (relative) from one iteration to the
+      next, as PyHessian's ``eigenvalues(tol=1e-3)`` does (extrapolated from the decay of the changes when cut
+      short). A weaker stopping rule than hw1's Lanczos residual test, so fewer products: it favours the
+      reference.
+    """
     dataset = _dataset(settings)
-    sizes = settings["batch_sizes"]
-    jobs = Jobs(budget_seconds, 5 * len(sizes))
+    runs = sensitivity_models(settings, folder)
+    jobs = Jobs(budget_seconds, 5 * len(runs))
     x_train, y_train = tf.constant(dataset.x_train), tf.constant(dataset.y_train)
     loss_of = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    for bs in sizes:
-        model = _train_job(jobs, f"batch {bs}", settings["widths"], dataset, settings["learning_rate"], bs,
-                           settings["epochs_by_batch"][str(bs)])
+    rtol, target = settings["hessian_rtol"], settings["target_loss"]
+    for run in runs.itertuples():
+        name = f"batch {run.batch_size}, lr {run.learning_rate:g}, seed {run.seed}"
+        holder: dict = {"epochs": 0}
+
+        def setup(run=run) -> None:
+            holder["model"] = _compiled(settings["widths"], dataset, run.learning_rate, int(run.seed))
+
+        def interval(run=run) -> None:  # fit to the next check, then the full-set training loss against the target
+            count = min(run.every, run.epochs - holder["epochs"])
+            holder["model"].fit(dataset.x_train, dataset.y_train, batch_size=int(run.batch_size), epochs=int(count),
+                                verbose=0)
+            holder["epochs"] += count
+            holder["reached"] = holder["model"].evaluate(dataset.x_train, dataset.y_train, verbose=0)[0] <= target
+
+        jobs.run(f"{name} training", int(run.checks), interval, setup)
+        jobs.run(f"{name} test metrics", 1, lambda: holder["model"].evaluate(dataset.x_test, dataset.y_test,
+                                                                             verbose=0) and None)
+        model, live = holder["model"], not bool(run.diverged)
         theta = [v.numpy() for v in model.trainable_variables]
 
-        batches = iter(range(0, len(dataset.x_test), 100))
+        batches = iter(range(0, len(dataset.x_test), JACOBIAN_BATCH))
 
-        def jacobian_batch(batches=batches) -> None:  # eager batch_jacobian of softmax w.r.t. the input
+        def jacobian_batch(batches=batches, model=model) -> None:  # eager batch_jacobian of softmax w.r.t. the input
             start = next(batches)
-            x = tf.constant(dataset.x_test[start:start + 100])
+            x = tf.constant(dataset.x_test[start:start + JACOBIAN_BATCH])
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 p = tf.nn.softmax(model(x))
             tf.norm(tf.reshape(tape.batch_jacobian(p, x), [len(x), -1]), axis=1).numpy()
 
-        jobs.run(f"batch {bs} sensitivity", -(-len(dataset.x_test) // 100), jacobian_batch)
+        jobs.run(f"{name} sensitivity", live * -(-len(dataset.x_test) // JACOBIAN_BATCH), jacobian_batch)
 
+        rng = np.random.default_rng(int(run.seed))
         bound = [settings["epsilon"] * (np.abs(t) + 1) for t in theta]
-        delta = [np.zeros_like(t) for t in theta]
+        starts = [[np.zeros_like(b) for b in bound]] + [[rng.uniform(-b, b).astype(np.float32) for b in bound]
+                                                        for _ in range(settings["sharpness_starts"] - 1)]
+        ascent = {"start": 0, "step": 0, "delta": starts[0]}
 
-        def ascent_step(delta=delta, bound=bound, theta=theta) -> None:  # eager full-set loss and gradient
-            for v, t, d in zip(model.trainable_variables, theta, delta):
+        def ascent_step(model=model, theta=theta, bound=bound, starts=starts, ascent=ascent) -> None:
+            """One evaluation of the full-set loss and gradient at θ + Δ, then Δ's projected sign step."""
+            if ascent["step"] > settings["sharpness_steps"]:  # next start
+                ascent.update(start=ascent["start"] + 1, step=0, delta=starts[ascent["start"] + 1])
+            for v, t, d in zip(model.trainable_variables, theta, ascent["delta"]):
                 v.assign(t + d)
             with tf.GradientTape() as tape:
                 value = loss_of(y_train, model(x_train))
-            for d, b, g in zip(delta, bound, tape.gradient(value, model.trainable_variables)):
-                d[:] = np.clip(d + b * np.sign(g.numpy()), -b, b)
+            float(value)
+            grads = tape.gradient(value, model.trainable_variables)
+            ascent["delta"] = [np.clip(d + b * np.sign(g.numpy()), -b, b)
+                               for d, b, g in zip(ascent["delta"], bound, grads)]
+            ascent["step"] += 1
 
-        jobs.run(f"batch {bs} sharpness", (settings["sharpness_steps"] + 1) * settings["sharpness_starts"],
+        jobs.run(f"{name} sharpness", live * (settings["sharpness_steps"] + 1) * settings["sharpness_starts"],
                  ascent_step)
         for v, t in zip(model.trainable_variables, theta):
             v.assign(t)
-        state = {"v": [tf.constant(np.random.default_rng(0).standard_normal(t.shape), tf.float32) for t in theta],
-                 "eig": np.nan}
+        start = [np.random.default_rng(int(run.seed)).standard_normal(t.shape).astype(np.float32) for t in theta]
+        norm = float(np.sqrt(sum(float(np.sum(s * s)) for s in start)))
+        power = {"v": [tf.constant(s / norm) for s in start], "eig": np.nan}
+        changes: list[float] = []
 
-        def power_iteration() -> bool:  # eager Hessian-vector product by nested tapes
+        def power_iteration(model=model, power=power, changes=changes) -> bool:  # an eager HVP by nested tapes
             with tf.GradientTape() as outer:
                 with tf.GradientTape() as inner:
                     value = loss_of(y_train, model(x_train))
                 grads = inner.gradient(value, model.trainable_variables)
-                dot = tf.add_n([tf.reduce_sum(g * v) for g, v in zip(grads, state["v"])])
+                dot = tf.add_n([tf.reduce_sum(g * v) for g, v in zip(grads, power["v"])])
             hv = outer.gradient(dot, model.trainable_variables)
             norm = float(tf.sqrt(tf.add_n([tf.reduce_sum(h * h) for h in hv])))
-            eig = float(tf.add_n([tf.reduce_sum(h * v) for h, v in zip(hv, state["v"])]))
-            previous, state["eig"] = state["eig"], eig
-            state["v"] = [h / norm for h in hv]
-            return abs(eig - previous) <= 1e-4 * abs(eig)
+            eig = float(tf.add_n([tf.reduce_sum(h * v) for h, v in zip(hv, power["v"])]))
+            previous, power["eig"] = power["eig"], eig
+            power["v"] = [h / norm for h in hv]
+            changes.append(abs(eig - previous) / max(abs(eig), 1e-30))
+            return changes[-1] <= rtol
 
-        state["v"] = [v / float(tf.sqrt(tf.add_n([tf.reduce_sum(u * u) for u in state["v"]]))) for v in state["v"]]
-        jobs.run(f"batch {bs} λmax (to the iteration cap: an upper bound)", settings["hessian_iterations"],
-                 power_iteration)
-    return jobs.result(f"{len(sizes)} models by fit per epoch; eager Jacobians, ascent steps and Hessian-vector "
-                       "products")
+        jobs.run(f"{name} λmax", live * POWER_ITERATIONS, power_iteration,
+                 left=_power_iterations_left(changes, rtol, POWER_ITERATIONS), min_units=POWER_MIN_ITERATIONS)
+    conditions = runs.drop_duplicates(["batch_size", "learning_rate"])
+    return jobs.result(f"{len(runs)} models ({len(conditions)} conditions × {runs['seed'].nunique()} seeds) one at a "
+                       f"time, fit to each check + evaluate the training set, for the {int(runs['steps'].sum()):,} "
+                       "steps hw1's models took (models.csv); eager batch_jacobian, eager projected ascent, power "
+                       "iteration with eager HVPs (iterations past those run: from the decay of the changes)")
 
 
 REFERENCES = {"part3_random_labels": random_labels, "part3_params_vs_generalization": params_vs_generalization,

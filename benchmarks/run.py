@@ -1,23 +1,27 @@
 """Benchmark: every experiment's default run against the usual way of running the same protocol.
 
-For each experiment: time ``python experiments/<name>.py --profile default --fresh`` (wall
-clock of the whole process, TensorFlow import included), read its settings.json, then time a
-reference implementation of the SAME protocol written the usual way
-(``benchmarks/reference_part*.py``: ``model.fit`` per epoch, one model at a time, eager
-loops), within a time budget per experiment; what the budget did not allow is
-extrapolated from measured units and labelled as such.
+For each experiment: run ``python experiments/<name>.py --profile default --fresh`` and take
+its own wall time (outcome.json ``seconds``: TensorFlow import excluded, as for the reference),
+read its settings.json, then time a reference implementation of the SAME protocol written the
+usual way (``benchmarks/reference_part*.py``: ``model.fit`` per epoch, one model at a time,
+eager loops), within a time budget per experiment; what the budget did not allow is
+extrapolated from measured units and labelled as such. Where the protocol's length depends on
+the data (epochs to a target, steps to a loss), the reference replays the length of hw1's run,
+read from its CSVs.
 
 For the experiments dominated by mini-batch training on MNIST it also gives the compute floor
 (``benchmarks/floor.py``): the protocol's matrix-product FLOPs at the best GEMM rate measured
 here, a time no implementation can beat, and ``reference / floor``, the largest speed-up
 possible at all.
 
-    python benchmarks/run.py [--only NAME...] [--budget SECONDS] [--hw1-results DIR]
+    python benchmarks/run.py [--only NAME...] [--budget SECONDS] [--hw1-results DIR] [--out CSV]
 
-Prints a table and writes ``benchmarks/results.csv``. ``--hw1-results DIR`` reuses the
-``seconds`` of an existing default run (e.g. ``results/``, from each outcome.json) instead of running hw1
-again. An experiment without a reference (``REFERENCES`` in ``benchmarks/reference_part*.py``) is named
-and skipped.
+Prints a table and writes it to ``--out`` (default ``benchmarks/results.csv`` for a run of every
+experiment; a run with ``--only`` writes nothing unless ``--out`` is given, so that checking one
+experiment does not replace the full table). ``--hw1-results DIR`` reuses an existing default
+run (e.g. ``results/``: each outcome.json's ``seconds``, and its CSVs) instead of running hw1
+again. An experiment without a reference (``REFERENCES`` in ``benchmarks/reference_part*.py``)
+is named and skipped.
 """
 
 from __future__ import annotations
@@ -49,7 +53,8 @@ def references() -> dict:
     return found
 
 
-def time_hw1(name: str, out: Path) -> float:
+def run_hw1(name: str, out: Path) -> float:
+    """Run the experiment's default profile into ``out``; returns the process's wall time (import included)."""
     start = time.perf_counter()
     subprocess.run([sys.executable, str(ROOT / "experiments" / f"{name}.py"), "--profile", "default", "--fresh",
                     "--out", str(out)], check=True, cwd=ROOT)
@@ -61,7 +66,13 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", default=None, help="experiments to benchmark (default: all)")
     parser.add_argument("--budget", type=float, default=120.0, help="seconds of reference work per experiment")
     parser.add_argument("--hw1-results", default=None, help="reuse this default run's timings instead of running")
+    parser.add_argument("--out", default=None,
+                        help="CSV to write (default: benchmarks/results.csv, or nothing with --only)")
     args = parser.parse_args()
+    out = Path(args.out) if args.out else None if args.only else ROOT / "benchmarks" / "results.csv"
+    unknown = [n for n in args.only or [] if not (ROOT / "experiments" / f"{n}.py").exists()]
+    if unknown:
+        parser.error(f"--only {' '.join(unknown)}: no such experiment in experiments/")
     available = references()
     names = args.only or [p.stem for p in sorted((ROOT / "experiments").glob("part*.py"))]
     missing = [n for n in names if n not in available]
@@ -77,14 +88,15 @@ def main() -> None:
         for name in names:
             if args.hw1_results:
                 folder = Path(args.hw1_results)
-                seconds = results.read_json(folder / name / "outcome.json")["seconds"]
             else:
                 folder = Path(tmp)
-                seconds = time_hw1(name, folder)
+                process = run_hw1(name, folder)
+                print(f"[bench] {name}: hw1 process {process:.1f} s (TensorFlow import included)", file=sys.stderr)
             info = {**results.read_json(folder / name / "settings.json"),
                     **results.read_json(folder / name / "outcome.json")}
+            seconds = info["seconds"]
             print(f"[bench] {name}: hw1 {seconds:.1f} s; timing the reference ...", file=sys.stderr, flush=True)
-            ref = available[name](info["settings"], args.budget)
+            ref = available[name](info["settings"], args.budget, folder / name)
             row = {"experiment": name, "hw1_seconds": round(seconds, 1),
                    "reference_seconds": ref["seconds"], "ratio": round(ref["seconds"] / seconds, 1),
                    "reference_measured_seconds": ref["measured_seconds"],
@@ -96,6 +108,8 @@ def main() -> None:
                 row.update(floor_seconds=round(floor, 2), best_possible_ratio=round(ref["seconds"] / floor, 1),
                            note=f"{ref['note']}; floor: {flops / 1e9:.0f} GFLOP ({what}) at {gflops:.0f} GFLOP/s")
             rows.append(row)
+    if not rows:
+        sys.exit("[bench] nothing to benchmark")
     table = pd.DataFrame(rows)
     total = {"experiment": "total", "hw1_seconds": table["hw1_seconds"].sum(),
              "reference_seconds": table["reference_seconds"].sum()}
@@ -103,7 +117,9 @@ def main() -> None:
     table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
     print(f"machine: {experiment.machine()}; versions: {experiment.package_versions()}")
     print(table.drop(columns="note").to_string(index=False, na_rep=""))
-    results.write_csv(ROOT / "benchmarks" / "results.csv", table)
+    if out:
+        results.write_csv(out, table)
+        print(f"[bench] wrote {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":
