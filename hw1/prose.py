@@ -70,15 +70,28 @@ def duration(seconds: float | None) -> str:
     return f"{minutes} min {rest} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
-def mean_spread(values: Iterable[float], fmt: Callable[[float], str] = num) -> str:
-    """``0.912 ± 0.004 (n = 3)``: mean ± standard deviation over seeds (the spread the figures draw)."""
+def mean_sd(values: Iterable[float], fmt: Callable[[float], str] = num) -> str:
+    """``0.912 ± 0.004``: mean ± standard deviation of the finite values (just the value if there is one)."""
     a = np.asarray(list(values), dtype=float)
     a = a[np.isfinite(a)]
     if len(a) == 0:
         return "n/a"
-    if len(a) == 1:
-        return f"{fmt(a[0])} (one seed)"
-    return f"{fmt(a.mean())} ± {fmt(a.std(ddof=1))} (n = {len(a)})"
+    return fmt(a[0]) if len(a) == 1 else f"{fmt(a.mean())} ± {fmt(a.std(ddof=1))}"
+
+
+def mean_spread(values: Iterable[float], fmt: Callable[[float], str] = num) -> str:
+    """``0.912 ± 0.004 (n = 3)``: mean ± standard deviation over seeds (the spread the figures draw)."""
+    n = int(np.isfinite(np.asarray(list(values), dtype=float)).sum())
+    if n == 0:
+        return "n/a"
+    return f"{mean_sd(values, fmt)} ({'one seed' if n == 1 else f'n = {n}'})"
+
+
+def value_range(values: Iterable[float], fmt: Callable[[float], str] = num) -> str:
+    """``93.3%–93.5%``: the smallest and the largest value (one value when both print the same)."""
+    a = np.asarray(list(values), dtype=float)
+    low, high = fmt(np.nanmin(a)), fmt(np.nanmax(a))
+    return low if low == high else f"{low}–{high}"
 
 
 def binomial_se(accuracy: float, n: int) -> float:

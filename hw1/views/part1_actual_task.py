@@ -7,7 +7,7 @@ import math
 import pandas as pd
 
 from hw1.document import Note, Table
-from hw1.prose import binomial_se, mean_spread, num, pct, ranges_apart, times
+from hw1.prose import binomial_se, mean_spread, num, pct, ranges_apart, times, value_range
 from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
 from hw1.views.common import dataset_rows, diverged_note, live, settings_table, training_rows
@@ -91,11 +91,6 @@ def _per_model(models: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {m: part for m, part in live(models).groupby("model", sort=False)}
 
 
-def _range(values: pd.Series, fmt=pct) -> str:
-    low, high = fmt(values.min()), fmt(values.max())
-    return low if low == high else f"{low}–{high}"
-
-
 def compare(a: pd.Series, b: pd.Series, se: float) -> tuple[int, str]:
     """Whether test accuracies ``a`` are above (+1) or below (-1) ``b``, or not resolved (0), with the reason.
 
@@ -105,11 +100,13 @@ def compare(a: pd.Series, b: pd.Series, se: float) -> tuple[int, str]:
     """
     side, gap = ranges_apart(a, b), float(a.mean() - b.mean())
     if side == 0:
-        return 0, f"the seed ranges overlap ({_range(a)} vs {_range(b)})"
+        return 0, f"the seed ranges overlap ({value_range(a, pct)} vs {value_range(b, pct)})"
     if abs(gap) <= 2 * se:
-        return 0, (f"the seed ranges are apart ({_range(a)} vs {_range(b)}) but the means differ by only "
+        return 0, (f"the seed ranges are apart ({value_range(a, pct)} vs {value_range(b, pct)}) but the means "
+                   "differ by only "
                    f"{100 * abs(gap):.2g} points, within twice the binomial standard error ({200 * se:.2g} points)")
-    return side, (f"every seed is {'above' if side > 0 else 'below'} ({_range(a)} vs {_range(b)}), the means "
+    return side, (f"every seed is {'above' if side > 0 else 'below'} ({value_range(a, pct)} vs "
+                  f"{value_range(b, pct)}), the means "
                   f"{100 * abs(gap):.2g} points apart ({abs(gap) / se:.1f}× the binomial standard error)")
 
 
@@ -134,7 +131,7 @@ def comment(run: ResultsFolder) -> list[Note | Table]:
         ["Model", "Parameters", "train loss", "train acc", "test loss", "test acc", "test acc, seed range"],
         [[name(m), num(int(part["params"].iloc[0])), mean_spread(part["train_loss"]),
           mean_spread(part["train_acc"], pct), mean_spread(part["test_loss"]), mean_spread(part["test_acc"], pct),
-          _range(part["test_acc"])] for m, part in groups.items()],
+          value_range(part["test_acc"], pct)] for m, part in groups.items()],
         "Final metrics, mean ± standard deviation over seeds (full sets, inference mode)")]
     notes += diverged_note(models, lambda r: f"{name(r['model'])} seed {int(r['seed'])}")
     if not groups:
@@ -187,7 +184,7 @@ def cnn_verdict(groups: dict[str, pd.DataFrame], seeds: int, se: float) -> Note:
              "better than a fully connected one, even a larger one — LeCun et al. (1998), on MNIST: LeNet-5, about "
              "60,000 parameters, 0.95 % test error; fully connected nets with one hidden layer of 300 or 1,000 units "
              "(4 and 13 times as many parameters) 4.7 % and 4.5 %. Here the two have about the same size and are "
-             f"compared after equal epochs, at training accuracies of {_range(train_acc)} (not matched)")
+             f"compared after equal epochs, at training accuracies of {value_range(train_acc, pct)} (not matched)")
     if seeds < 2:
         return Note(f"{claim}. Not resolved by this run: one seed per model, so the spread between seeds is "
                     "unknown.", "unresolved")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from hw1.document import Note, Table
-from hw1.prose import RULE, num, ranges_apart, seed_trend, times
+from hw1.prose import RULE, num, ranges_apart, seed_trend, times, value_range
 from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
 from hw1.views.common import diverged_note, live, settings_table, training_rows
@@ -35,11 +35,6 @@ def label(settings: dict, function: str) -> str:
 
 def layers(n: int) -> str:
     return f"{n} hidden layer{'s' if n != 1 else ''}"
-
-
-def _range(values: pd.Series) -> str:
-    low, high = num(values.min()), num(values.max())
-    return low if low == high else f"{low}–{high}"
 
 
 def plots(run: ResultsFolder) -> list[Plot]:
@@ -184,7 +179,7 @@ def comment(run: ResultsFolder) -> list[Note | Table]:
     notes: list[Note | Table] = [Table(
         ["Function", "Model", "Parameters", "median final loss", "seed range", "seeds"],
         [[f"y = {label(s, f)}", m, num(int(part["params"].iloc[0])), num(part["train_loss"].median()),
-          _range(part["train_loss"]), num(len(part))]
+          value_range(part["train_loss"]), num(len(part))]
          for (f, m), part in models.groupby(["function", "model"], sort=False)],
         "Final training loss (MSE) per model, over seeds")]
     notes += diverged_note(all_models, lambda r: f"{r['function']} {r['model']} seed {int(r['seed'])}")

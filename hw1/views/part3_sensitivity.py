@@ -16,7 +16,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from hw1.document import Note, Table
 from hw1.plots import TEST_STYLE, TRAIN_STYLE, mean_band, twin
-from hw1.prose import RULE, Trend, binomial_se, num, pct, seed_trend, spearman, times
+from hw1.prose import RULE, Trend, binomial_se, mean_sd, num, pct, seed_trend, spearman, times
 from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
 from hw1.views.common import architecture_text, dataset_rows, diverged_note, live, settings_table
@@ -77,13 +77,6 @@ def x_label(sweep: str, value: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
-def _ms(values: pd.Series, fmt=num) -> str:
-    values = values.dropna()
-    if values.empty:
-        return "n/a"
-    return fmt(values.mean()) if len(values) < 2 else f"{fmt(values.mean())} ± {fmt(values.std(ddof=1))}"
-
-
 def _trend(frame: pd.DataFrame, sweep: str, column: str) -> Trend:
     return seed_trend(sweep_of(minimizers(frame), sweep), sweep, column)
 
@@ -133,7 +126,7 @@ def condition_table(frame: pd.DataFrame, sweep: str, columns: dict[str, tuple[st
                     rows_of=minimizers) -> Table:
     """One row per value of the sweep: how many seeds reached the target, then mean ± sd of ``columns``."""
     rows = [[x_label(sweep, value), f"{int(part['reached_target'].sum())}/{len(part)}",
-             *(_ms(rows_of(part)[c], fmt) for c, (_, fmt) in columns.items())]
+             *(mean_sd(rows_of(part)[c], fmt) for c, (_, fmt) in columns.items())]
             for value, part in sweep_of(frame, sweep).groupby(sweep, sort=True)]
     return Table([SWEEPS[sweep].capitalize(), "at target", *(h for h, _ in columns.values())], rows,
                  f"{title} by {SWEEPS[sweep]}: mean ± standard deviation over seeds")
