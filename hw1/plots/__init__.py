@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable
 
 import matplotlib
 import numpy as np
@@ -42,9 +42,6 @@ def render(plot: Plot, folder: str | Path) -> Path:
         lines = wrapped.count("\n") + 1
         fig.text(0.5, 0.01, wrapped, ha="center", va="bottom", fontsize=CAPTION_FONT, color="0.3")
         bottom = (0.1 + 0.16 * lines) / plot.size[1]
-        for legend in fig.legends:  # figure-level legends (legend_below) sit between the axes and the caption
-            legend.set_bbox_to_anchor((0.5, bottom), transform=fig.transFigure)
-            bottom += (0.08 + 0.2 * getattr(legend, "_hw1_rows", 1)) / plot.size[1]
         fig.tight_layout(rect=(0, bottom, 1, 1))
         path = Path(folder) / plot.file
         with atomic_path(path) as tmp:
@@ -126,13 +123,7 @@ def twin(ax: Axes, color: str, label: str) -> Axes:
     return other
 
 
-def legend_below(fig: Figure, axes: Sequence[Axes], ncol: int = 3) -> None:
-    """One legend for several axes, under them, where it covers no data."""
-    handles, labels = [], []
-    for ax in axes:
-        h, lab = ax.get_legend_handles_labels()
-        handles += h
-        labels += lab
-    if handles:
-        legend = fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False)
-        legend._hw1_rows = -(-len(handles) // ncol)  # render() makes room for it above the caption
+def legend_under(ax: Axes, *args: object, ncol: int = 2, below: float = 0.14, **style: object) -> None:
+    """The axes' legend under them, outside the data, without a frame; ``tight_layout`` (in :func:`render`)
+    makes room for it above the caption. ``args`` are passed on (e.g. handles and labels)."""
+    ax.legend(*args, loc="upper center", bbox_to_anchor=(0.5, -below), ncol=ncol, frameon=False, **style)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from hw1.document import Note, Table
+from hw1.plots import legend_under
 from hw1.prose import RULE, num, ranges_apart, seed_trend, times, value_range
 from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
@@ -50,9 +51,6 @@ def plots(run: ResultsFolder) -> list[Plot]:
     training = (f"full-batch Adam, learning rate {s['learning_rate']:g}, {s['epochs']:,} steps, {s['samples']} "
                 f"points on (0, 1], about {s['target_params']} parameters per model")
 
-    def legend_under(ax, ncol: int = 2) -> None:  # outside the data; tight_layout makes room for it
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=ncol, frameon=False)
-
     def draw_final(fig) -> None:
         ax = fig.subplots()
         functions = list(s["functions"])
@@ -66,7 +64,7 @@ def plots(run: ResultsFolder) -> list[Plot]:
             ax.scatter(part["hidden_layers"] + shift, part["train_loss"], s=16, color=color, alpha=0.5, linewidths=0)
         ax.set(yscale="log", xlabel="hidden layers (same number of parameters)", ylabel="final training loss (MSE)",
                xticks=sorted(models["hidden_layers"].unique()), title="Final training loss against depth")
-        legend_under(ax)
+        legend_under(ax, below=0.16)
 
     def draw_loss(function: str):
         def draw(fig) -> None:
@@ -81,7 +79,7 @@ def plots(run: ResultsFolder) -> list[Plot]:
                             alpha=1.0 if thick else 0.35, label=names[m] if thick else None, zorder=3 if thick else 2)
             ax.set(yscale="log", xlabel="epoch (full-batch Adam step)", ylabel="training loss (MSE)",
                    title=f"Training loss, y = {label(s, function)}")
-            legend_under(ax)
+            legend_under(ax, below=0.16)
         return draw
 
     def draw_predictions(function: str):
@@ -95,7 +93,7 @@ def plots(run: ResultsFolder) -> list[Plot]:
                 curve = part[(part["model"] == m) & (part["run"] == median["run"].iloc[0])]
                 ax.plot(curve["x"], curve["y_pred"], color=colors[m], lw=1.3, label=names[m], zorder=2)
             ax.set(xlabel="x", ylabel="y", title=f"Fitted curves, y = {label(s, function)}")
-            legend_under(ax)
+            legend_under(ax, below=0.16)
         return draw
 
     out = [Plot("final_loss.png", "Final training loss against depth",

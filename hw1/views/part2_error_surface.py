@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from hw1.document import Note, Table
+from hw1.plots import legend_under
 from hw1.prose import num, pct, times
 from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
@@ -92,7 +93,7 @@ def plots(run: ResultsFolder) -> list[Plot]:
                     label=f"{'trained model' if not run.outcome['diverged'] else 'last finite snapshot'} "
                           f"(loss {num(centre_loss)})")
             ax.set_title(f"Loss surface along {PLANES.get(name, name).split(' (')[0]}", fontsize=11)
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+            legend_under(ax)
 
         units = ("coordinates in parameter units (unit-norm directions)" if name == "pca" else
                  "α = 1 moves each filter by its own norm, biases fixed; direction seeds "

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from hw1.document import Note, Table
+from hw1.plots import legend_under
 from hw1.prose import num, pct, span, times
 from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
@@ -91,8 +92,8 @@ def plots(run: ResultsFolder) -> list[Plot]:
             ax.set(xlabel=f"PC1 ({pct(ratio[0])} of variance)", ylabel=f"PC2 ({pct(ratio[1])} of variance)",
                    title=f"Weights of {words} ({params:,} parameters), {part['run'].nunique()} runs")
             ax.margins(0.06)
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=4, frameon=False, columnspacing=1.0,
-                      handletextpad=0.3, title="run (seed): final training loss; marker area grows with log loss")
+            legend_under(ax, ncol=4, below=0.13, columnspacing=1.0, handletextpad=0.3,
+                         title="run (seed): final training loss; marker area grows with log loss")
 
         dropped = sorted(set(run.csv("snapshots.csv")["run"]) - set(snaps["run"]))
         caption = (f"{architecture_text(s)} on {s['dataset']['name']} ({s['dataset']['train_size']:,} training "

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from hw1.document import Note, Table
-from hw1.plots import TEST_STYLE, TRAIN_STYLE, twin
+from hw1.plots import TEST_STYLE, TRAIN_STYLE, legend_under, twin
 from hw1.prose import num, pct
 from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
@@ -68,8 +68,7 @@ def plots(run: ResultsFolder) -> list[Plot]:
             top = ax.secondary_xaxis("top")
             top.set_xticks([0, 1], ["θ1", "θ2"])
             handles = [h for a in (ax, right) for h in a.get_legend_handles_labels()[0]]
-            ax.legend(handles, [h.get_label() for h in handles], loc="upper center", bbox_to_anchor=(0.5, -0.14),
-                      ncol=4, frameon=False)
+            legend_under(ax, handles, [h.get_label() for h in handles], ncol=4)
 
         fixed = (f"learning rate {e1['learning_rate']:g}" if pair == "batch_size" else
                  f"batch size {int(e1['batch_size'])}" if pair == "learning_rate" else "")
