@@ -42,8 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, PROFILES, dataset=True)
     parser.add_argument("--epochs", type=cli.positive_int, help="epochs of every endpoint")
     parser.add_argument("--batch-sizes", dest="batch_sizes", type=cli.int_list, help="pair 1, e.g. 64,1024")
-    parser.add_argument("--learning-rates", dest="learning_rates", help="pair 2, e.g. 1e-3,1e-2",
-                        type=lambda text: [cli.learning_rate(part.strip()) for part in text.split(",")])
+    parser.add_argument("--learning-rates", dest="learning_rates", type=cli.rate_list, help="pair 2, e.g. 1e-3,1e-2")
     parser.add_argument("--alpha-min", dest="alpha_min", type=cli.finite_float, help="first α (≤ 0)")
     parser.add_argument("--alpha-max", dest="alpha_max", type=cli.finite_float, help="last α (≥ 1)")
     parser.add_argument("--alpha-points", dest="alpha_points", type=cli.positive_int, help="evenly spaced α")

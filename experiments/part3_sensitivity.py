@@ -33,10 +33,6 @@ COLUMNS = ["sweep", "batch_size", "learning_rate", "seed", "epochs", "steps", "r
            "diverged"]
 
 
-def rates(text: str) -> list[float]:  # noqa: D103  (a float twin of cli.int_list)
-    return [cli.learning_rate(part.strip()) for part in text.split(",")]
-
-
 def check(s: dict) -> None:
     for key, flag in (("batch_sizes", "--batch-sizes"), ("learning_rates", "--learning-rates")):
         if len(set(s[key])) != len(s[key]):
@@ -49,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, PROFILES, dataset=True)
     parser.add_argument("--batch-sizes", dest="batch_sizes", type=cli.int_list, help="sweep 1, e.g. 16,64,256")
     parser.add_argument("--learning-rate", dest="learning_rate", type=cli.learning_rate, help="Adam's rate in sweep 1")
-    parser.add_argument("--learning-rates", dest="learning_rates", type=rates, help="sweep 2, e.g. 1e-4,1e-3,1e-2")
+    parser.add_argument("--learning-rates", dest="learning_rates", type=cli.rate_list, help="sweep 2, e.g. 1e-4,1e-3,1e-2")
     parser.add_argument("--batch-size", dest="batch_size", type=cli.positive_int, help="the batch size in sweep 2")
     parser.add_argument("--runs", type=cli.positive_int, help="seeds per condition (default: 3)")
     parser.add_argument("--target-loss", dest="target_loss", type=cli.positive_float,

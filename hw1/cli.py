@@ -71,6 +71,11 @@ def int_list(text: str) -> list[int]:
     return [positive_int(part.strip()) for part in text.split(",")]
 
 
+def rate_list(text: str) -> list[float]:
+    """Comma-separated learning rates, e.g. ``1e-3,1e-2`` (each as :data:`learning_rate` accepts it)."""
+    return [learning_rate(part.strip()) for part in text.split(",")]
+
+
 def parser(doc: str | None, profiles: dict[str, dict[str, Any]], *, dataset: bool = False) -> argparse.ArgumentParser:
     """The common parser of an experiment script.
 

@@ -90,13 +90,6 @@ class Progress:
         if not self.quiet:
             print(f"[{self.experiment} {self.elapsed:7.1f}s] {message}", file=sys.stderr, flush=True)
 
-    def eta(self, done: int, total: int, since: float) -> str:
-        """`` (3/5, about 40 s left)``: done of total, and the time left at the rate since ``since``."""
-        if done <= 0 or done >= total:
-            return f" ({done}/{total})"
-        left = (self.elapsed - since) / done * (total - done)
-        return f" ({done}/{total}, about {left:.0f} s left)"
-
 
 # ---------------------------------------------------------------- resume cache
 
