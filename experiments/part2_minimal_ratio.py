@@ -80,8 +80,7 @@ def main(argv: list[str] | None = None) -> None:
             if not diverged[r]:
                 w = [a.astype(np.float64) for a in w]
                 summary, eigenvalues = hessian.curvature_at(model64, w, x, y, "mse", s["eig_tol"])
-                rows[-1].update(summary, **cp.spectrum_counts(eigenvalues, s["eig_tol"]),
-                                **cp.function_summary(w, x, act))
+                rows[-1].update(summary, **cp.function_summary(w, x, act))
                 spectra.append(pd.DataFrame({"activation": act, "run": r, "index": range(len(eigenvalues)),
                                              "eigenvalue": eigenvalues}))
         run.progress(f"{act}: {len(spectra)} exact Hessians done")

@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from hw1 import spectrum
 from hw1.core import EVAL_CHUNK, ArrayLike, flatten, loss_fn, n_params, per_model, unflatten  # noqa: F401
+from hw1.critical_points import spectrum_counts
 
 Batches = Callable[[], Iterable[tuple[ArrayLike, ArrayLike]]]  # a fresh pass over the data at every call
 
@@ -344,16 +345,15 @@ def minimal_ratio(eigenvalues: ArrayLike, tol: float) -> float:
         >>> minimal_ratio([-1.0, 0.0, 1e-12, 2.0], tol=1e-9)
         0.25
     """
-    eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
-    return float(np.mean(eigenvalues > tol))
+    return spectrum_counts(eigenvalues, tol)["minimal_ratio"]
 
 
 def spectrum_summary(eigenvalues: ArrayLike, tol: float) -> dict[str, float | int]:
-    """``minimal_ratio``, ``n_near_zero`` (count of |λ| ≤ tol), ``min_eig`` and ``max_eig`` of one spectrum."""
+    """The counts of :func:`hw1.critical_points.spectrum_counts` (``minimal_ratio``, ``n_positive``, ``n_negative``,
+    ``n_flat``, ``positive_share``) and ``min_eig``, ``max_eig`` of one spectrum."""
     eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
-    return {"minimal_ratio": minimal_ratio(eigenvalues, tol),
-            "n_near_zero": int(np.sum(np.abs(eigenvalues) <= tol)),
-            "min_eig": float(eigenvalues.min()), "max_eig": float(eigenvalues.max())}
+    return {**spectrum_counts(eigenvalues, tol), "min_eig": float(eigenvalues.min()),
+            "max_eig": float(eigenvalues.max())}
 
 
 def curvature_at(model: keras.Model, weights: Sequence[ArrayLike], x: ArrayLike, y: ArrayLike, loss: str,

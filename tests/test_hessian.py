@@ -78,8 +78,8 @@ def test_hand_solved_saddle_has_known_spectrum_and_minimal_ratio():
     eigenvalues = hessian.hessian_eigenvalues(H)
     assert np.allclose(eigenvalues, [-3, 0, 2, 3], atol=1e-14)
     summary = hessian.spectrum_summary(eigenvalues, tol=1e-9)
-    assert summary == {"minimal_ratio": 0.5, "n_near_zero": 1, "min_eig": pytest.approx(-3),
-                       "max_eig": pytest.approx(3)}
+    assert summary == {"minimal_ratio": 0.5, "n_positive": 2, "n_negative": 1, "n_flat": 1,
+                       "positive_share": pytest.approx(2 / 3), "min_eig": pytest.approx(-3), "max_eig": pytest.approx(3)}
     assert hessian.minimal_ratio(eigenvalues, tol=2.5) == 0.25
 
 
