@@ -22,7 +22,7 @@ PROFILES = {
                   dnn_width=16, cnn_filters=[4, 8], cnn_dense=16, rnn_units=16),
     "default": dict(dataset="mnist_bundled", train_limit=None, epochs=20, batch_size=64, learning_rate=1e-3,
                     runs=3, dnn_width=32, cnn_filters=[8, 16], cnn_dense=32, rnn_units=64),
-    "full": dict(dataset="mnist", train_limit=None, epochs=20, batch_size=128, learning_rate=1e-3, runs=3,
+    "full": dict(dataset="mnist", train_limit=None, epochs=10, batch_size=128, learning_rate=1e-3, runs=3,
                  dnn_width=32, cnn_filters=[8, 16], cnn_dense=32, rnn_units=64),
 }
 METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]

@@ -22,8 +22,8 @@ PROFILES = {
                   eval_every=20),
     "default": dict(target_params=600, depths=[1, 2, 4, 7], runs=5, samples=256, epochs=8000,
                     learning_rate=3e-3, eval_every=100),
-    "full": dict(target_params=1500, depths=[1, 2, 4, 7], runs=9, samples=1000, epochs=40000,
-                 learning_rate=1e-3, eval_every=100),
+    "full": dict(target_params=1500, depths=[1, 2, 4, 7], runs=9, samples=1000, epochs=8000,
+                 learning_rate=3e-3, eval_every=100),
 }
 
 

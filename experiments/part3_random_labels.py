@@ -21,7 +21,9 @@ PROFILES = {
                   learning_rate=1e-3, target_train_acc=0.99),
     "default": dict(dataset="mnist_bundled", train_limit=None, widths=[512, 512], epochs=200, batch_size=128,
                     learning_rate=1e-3, target_train_acc=0.99),
-    "full": dict(dataset="mnist", train_limit=None, widths=[1024, 1024], epochs=400, batch_size=128,
+    # 60,000 random labels: 784-512-512-10 is as fast per epoch as 784-1024-1024-10 at memorizing them
+    # (33 % training accuracy after 80 epochs, both) at a quarter of the cost; 300 epochs is the budget
+    "full": dict(dataset="mnist", train_limit=None, widths=[512, 512], epochs=300, batch_size=128,
                  learning_rate=1e-3, target_train_acc=0.99),
 }
 COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "diverged"]

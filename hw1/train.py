@@ -24,6 +24,7 @@ gradient is masked); the other runs go on.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -38,6 +39,7 @@ from hw1.data import Dataset
 
 OPTIMIZERS = ("adam", "sgd")
 OBJECTIVES = ("loss", "grad_norm_sq")
+REPORT_SECONDS = 20.0  # a long training prints a progress line at least this often
 
 Builder = Callable[[], keras.Model]
 
@@ -203,7 +205,8 @@ def train(build: Builder, data: Dataset, config: TrainConfig, seeds: Sequence[in
         config: how to train.
         seeds: one seed per run; it fixes the run's initial weights and its mini-batch order.
         init: start from these weights (one list per run) instead of fresh initial weights.
-        progress: called with a short status line a few times per training.
+        progress: called with a short status line (with the time left) a few times per training and at
+            least every :data:`REPORT_SECONDS` seconds of it.
         label: prefix of the progress lines.
 
     Returns:
@@ -373,7 +376,8 @@ class _Trainer:
         if c.snapshot_every:
             self._snapshot(0, snapshots)
         report_every = max(1, c.epochs // 5)
-        epoch = 0
+        epoch, start = 0, time.perf_counter()
+        reported = start
         stop = self._should_stop(history)
         while epoch < c.epochs and not stop:
             events = [c.epochs, (epoch // c.eval_every + 1) * c.eval_every]
@@ -392,9 +396,14 @@ class _Trainer:
                 rows = self._evaluate(epoch)
                 history += rows
                 stop = self._should_stop(rows)
+                now = time.perf_counter()
                 if progress and (epoch // report_every != (epoch - count) // report_every or epoch == c.epochs
-                                 or stop):
-                    progress(_status(label, epoch, c.epochs, rows))
+                                 or stop or now - reported >= REPORT_SECONDS):
+                    reported = now
+                    left = 0.0 if stop else (now - start) / epoch * (c.epochs - epoch)
+                    capped = not stop and (c.stop_train_loss, c.stop_train_acc, c.stop_grad_norm) != (None,) * 3
+                    progress(_status(label, epoch, c.epochs, rows) + f", {'at most ' if capped else ''}"
+                             f"{duration(left)} left")
         diverged = [bool(d) for d in self.diverged.numpy()]
         steps = pd.DataFrame(columns=["run", "step", "loss", "grad_norm", "diverged"])
         if step_losses:
@@ -413,6 +422,16 @@ class _Trainer:
                                   "diverged": dead.T.reshape(-1)})
         final = unstack([v.numpy() for v in self.variables])
         return TrainResult(pd.DataFrame(history), steps, final, diverged, snapshots, list(self.stopped))
+
+
+def duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s`` or ``1 h 02 min``: a time left, for progress lines."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def _status(label: str, epoch: int, epochs: int, rows: list[dict[str, float]]) -> str:
