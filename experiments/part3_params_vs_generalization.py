@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Train: every seed of one width at once
     def fit(width: int) -> dict:
         build = lambda: models.fc_net([width], dataset.input_shape, classes)  # noqa: E731
-        result = train.train(build, dataset, config, seeds=seeds, label=f"width {width}")
+        result = train.train(build, dataset, config, seeds=seeds, progress=run.progress, label=f"width {width}")
         final = result.final.assign(seed=[seeds[r] for r in result.final["run"]],
                                     diverged=[result.diverged[r] for r in result.final["run"]])
         return {"final": final, "params": build().count_params(),

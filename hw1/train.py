@@ -36,10 +36,11 @@ import tensorflow as tf
 from hw1.core import (LOSSES, Evaluator, Weights, check_stateless, forward, labels_as, map_runs,
                       per_sample_loss, stack, unstack)
 from hw1.data import Dataset
+from hw1.prose import duration
 
 OPTIMIZERS = ("adam", "sgd")
 OBJECTIVES = ("loss", "grad_norm_sq")
-REPORT_SECONDS = 20.0  # a long training prints a progress line at least this often
+REPORT_SECONDS = 20.0  # a long training prints a progress line about this often
 
 Builder = Callable[[], keras.Model]
 
@@ -205,8 +206,8 @@ def train(build: Builder, data: Dataset, config: TrainConfig, seeds: Sequence[in
         config: how to train.
         seeds: one seed per run; it fixes the run's initial weights and its mini-batch order.
         init: start from these weights (one list per run) instead of fresh initial weights.
-        progress: called with a short status line (with the time left) a few times per training and at
-            least every :data:`REPORT_SECONDS` seconds of it.
+        progress: called with a short status line (with the time left) at the end of the training and,
+            while it lasts, at an evaluation about every :data:`REPORT_SECONDS` seconds.
         label: prefix of the progress lines.
 
     Returns:
@@ -375,7 +376,6 @@ class _Trainer:
         step_losses, step_norms = [], []
         if c.snapshot_every:
             self._snapshot(0, snapshots)
-        report_every = max(1, c.epochs // 5)
         epoch, start = 0, time.perf_counter()
         reported = start
         stop = self._should_stop(history)
@@ -397,11 +397,10 @@ class _Trainer:
                 history += rows
                 stop = self._should_stop(rows)
                 now = time.perf_counter()
-                if progress and (epoch // report_every != (epoch - count) // report_every or epoch == c.epochs
-                                 or stop or now - reported >= REPORT_SECONDS):
+                if progress and (epoch == c.epochs or stop or now - reported >= REPORT_SECONDS):
                     reported = now
                     left = 0.0 if stop else (now - start) / epoch * (c.epochs - epoch)
-                    capped = not stop and (c.stop_train_loss, c.stop_train_acc, c.stop_grad_norm) != (None,) * 3
+                    capped = left > 0 and (c.stop_train_loss, c.stop_train_acc, c.stop_grad_norm) != (None,) * 3
                     progress(_status(label, epoch, c.epochs, rows) + f", {'at most ' if capped else ''}"
                              f"{duration(left)} left")
         diverged = [bool(d) for d in self.diverged.numpy()]
@@ -422,16 +421,6 @@ class _Trainer:
                                   "diverged": dead.T.reshape(-1)})
         final = unstack([v.numpy() for v in self.variables])
         return TrainResult(pd.DataFrame(history), steps, final, diverged, snapshots, list(self.stopped))
-
-
-def duration(seconds: float) -> str:
-    """``42 s``, ``3 min 05 s`` or ``1 h 02 min``: a time left, for progress lines."""
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def _status(label: str, epoch: int, epochs: int, rows: list[dict[str, float]]) -> str:

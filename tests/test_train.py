@@ -182,3 +182,18 @@ def test_grad_norm_is_measured_only_when_asked_for(tiny):
 def test_config_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
         train.TrainConfig(**kwargs)
+
+
+def test_progress_lines_say_how_long_is_left(tiny, monkeypatch):
+    lines = []
+    train.train(build_tiny, tiny, train.TrainConfig(epochs=6, loss="mse", eval_every=2), seeds=[0],
+                progress=lines.append, label="fit")
+    assert len(lines) == 1 and lines[0].startswith("fit: epoch 6/6 train loss") and lines[0].endswith(", 0.0 s left")
+    monkeypatch.setattr(train, "REPORT_SECONDS", 0.0)  # a line at every evaluation
+    lines = []
+    train.train(build_tiny, tiny, train.TrainConfig(epochs=6, loss="mse", eval_every=2, stop_train_loss=1e-12),
+                seeds=[0], progress=lines.append, label="fit")
+    assert [line.split(" train")[0] for line in lines] == ["fit: epoch 2/6", "fit: epoch 4/6", "fit: epoch 6/6"]
+    assert all(", at most " in line for line in lines[:2])  # a stopping rule may end it sooner
+    assert lines[2].endswith(", 0.0 s left") and "at most" not in lines[2]
+
