@@ -2,21 +2,22 @@
 # Set up .venv (created or reused), run every experiment, regenerate the figures and build the report.
 #
 #   bash run_all.sh [--profile smoke|default|full] [--only NAME...] [--out DIR] [--seed N] [--fresh]
-#                   [--dataset NAME] [--data-dir DIR]
+#                   [--dataset NAME] [--data-dir DIR] [--compare DIR]
 #
 # The experiments are the scripts experiments/part*.py, in their order. --dataset and --data-dir go to
 # the scripts that take a dataset. A killed run resumes where it stopped when started again with the
-# same arguments. The report (DIR/REPORT.md and the self-contained DIR/report.html) is written last.
+# same arguments. The report (DIR/REPORT.md and the self-contained DIR/report.html) is written last;
+# --compare OTHER sets its conclusions against the run in OTHER (e.g. a full-size run against results).
 set -euo pipefail
 caller="$PWD"
 cd "$(dirname "$0")"
 repo="$PWD"
 
 mapfile -t EXPERIMENTS < <(cd experiments && ls part*.py | sed 's/\.py$//')
-usage="usage: bash run_all.sh [--profile smoke|default|full] [--only NAME...] [--out DIR] [--seed N] [--fresh] [--dataset NAME] [--data-dir DIR]"
+usage="usage: bash run_all.sh [--profile smoke|default|full] [--only NAME...] [--out DIR] [--seed N] [--fresh] [--dataset NAME] [--data-dir DIR] [--compare DIR]"
 fail() { echo "run_all.sh: error: $1 ($usage)" >&2; exit 2; }
 
-profile=default out=results seed=0 fresh=() only=() data=()
+profile=default out=results seed=0 fresh=() only=() data=() compare=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --profile) [ $# -ge 2 ] || fail "--profile needs a value"; profile="$2"; shift 2 ;;
@@ -26,6 +27,10 @@ while [ $# -gt 0 ]; do
         --data-dir) [ $# -ge 2 ] || fail "--data-dir needs a folder"
                     case "$2" in /*) dir="$2" ;; *) dir="$caller/$2" ;; esac
                     data+=(--data-dir "$dir"); shift 2 ;;
+        --compare) [ $# -ge 2 ] || fail "--compare needs a folder"
+                   case "$2" in /*) dir="$2" ;; *) dir="$caller/$2" ;; esac
+                   [ -d "$dir" ] || fail "--compare '$2' is not a folder"
+                   compare=(--compare "$dir"); shift 2 ;;
         --fresh) fresh=(--fresh); shift ;;
         --only) shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do only+=("$1"); shift; done
                 [ ${#only[@]} -gt 0 ] || fail "--only needs at least one experiment name" ;;
@@ -53,5 +58,5 @@ for name in "${EXPERIMENTS[@]}"; do
         "${takes_data[@]}"
 done
 echo "[run_all] building the report" >&2
-.venv/bin/python -m hw1.report "$out"
+.venv/bin/python -m hw1.report "$out" "${compare[@]}"
 echo "[run_all] done in $((SECONDS - start)) s; results, figures and report are in $out/ (open $out/report.html)" >&2

@@ -1,12 +1,17 @@
 """The report: every question of the homework answered from the measured numbers.
 
-``python -m hw1.report [DIR] [--link-figures]`` reads the finished runs under ``DIR`` (their
-settings.json, outcome.json and CSVs; nothing else: no TensorFlow, no training) and writes
+``python -m hw1.report [DIR] [--link-figures] [--compare OTHER]`` reads the finished runs under
+``DIR`` (their settings.json, outcome.json and CSVs; nothing else: no TensorFlow, no training) and
+writes
 
 - ``DIR/REPORT.md``: Markdown, figures linked by relative path;
 - ``DIR/report.html``: one self-contained page (figures embedded as base64 PNG, CSS inline,
   no external URL), readable offline: the file to hand in. ``--link-figures`` links the PNGs
   by relative path instead of embedding them.
+
+With ``--compare OTHER`` (e.g. the full-size run against the default one, ``results/``), the
+report first sets every question's conclusion beside OTHER's, with the settings that differ and
+the findings whose verdict changed, so that a difference is shown with its likely cause.
 
 The report opens with the conclusions (one paragraph per question, with the figure that
 answers it), then the findings that contradict the literature or fail a check, then one
@@ -120,8 +125,73 @@ def versions_text(runs: list[ResultsFolder]) -> str:
                       for package, by in found.items())
 
 
-def document(root: str | Path) -> Document:
-    """The whole report as a :class:`hw1.document.Document`."""
+# ---------------------------------------------------------------- against another run
+
+def _flat(settings: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def settings_diff(here: dict, there: dict, limit: int = 8) -> str:
+    """``dataset.name fashion_mnist vs mnist_bundled; epochs 10 vs 20``: the settings that differ."""
+    a, b = _flat(here), _flat(there)
+    skip = {"dataset.source", "seeds"}  # where the files came from; the seeds follow from --seed
+    diffs = [f"{key} {_short(a.get(key))} vs {_short(b.get(key))}" for key in sorted(a.keys() | b.keys())
+             if key not in skip and a.get(key) != b.get(key)]
+    return "; ".join(diffs[:limit]) + (f"; and {len(diffs) - limit} more" if len(diffs) > limit else "") or "none"
+
+
+def _short(value: object, width: int = 40) -> str:
+    text = "n/a" if value is None else (f"{value:,}" if isinstance(value, int) and not isinstance(value, bool)
+                                        else str(value))
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def verdict_changes(here: Section, there: Section) -> str:
+    """The findings (in the order the view writes them) whose verdict differs between two runs."""
+    mine = [n for n in here.comment if isinstance(n, Note) and n.verdict]
+    theirs = [n for n in there.comment if isinstance(n, Note) and n.verdict]
+    if len(mine) != len(theirs):
+        count = lambda notes: ", ".join(f"{sum(n.verdict == v for n in notes)} {v}"  # noqa: E731
+                                        for v in dict.fromkeys(n.verdict for n in notes)) or "none"
+        return f"here: {count(mine)}; there: {count(theirs)}"
+    changed = [f"{b.verdict} → {a.verdict}: “{_short(a.text, 110)}”" for a, b in zip(mine, theirs)
+               if a.verdict != b.verdict]
+    if changed:
+        return "; ".join(changed)
+    return "none" + (f" (the same verdict in both for its {len(mine)} finding{'s' * (len(mine) > 1)} with one)"
+                     if mine else " (no finding with a verdict)")
+
+
+def comparison(root: Path, sections: list[Section], runs: list[ResultsFolder], other: Path) -> Table:
+    """Per task: the settings that differ from ``other``'s run of it, and the findings whose verdict changed."""
+    there_sections, _, there_runs = build(other)
+    runs_here, runs_there = {r.experiment: r for r in runs}, {r.experiment: r for r in there_runs}
+    sections_there = {s.key: s for s in there_sections}
+    rows = []
+    for here in sections:
+        there = sections_there.get(here.key)
+        if here.missing or here.error:
+            continue
+        if there is None or there.missing or there.error or here.experiment not in runs_there:
+            rows.append([here.key, "(no finished run of it there)", ""])
+            continue
+        rows.append([here.key, settings_diff(runs_here[here.experiment].settings,
+                                             runs_there[here.experiment].settings),
+                     verdict_changes(here, there)])
+    profiles = "/".join(sorted({r.profile for r in there_runs})) or "unknown"
+    return Table(["Task", "Settings that differ (here vs there)", "Findings whose verdict changed (there → here)"],
+                 rows, f"This run against the {profiles}-profile run whose report is "
+                       f"{os.path.relpath(other / 'REPORT.md', root)}")
+
+
+def document(root: str | Path, compare: str | Path | None = None) -> Document:
+    """The whole report as a :class:`hw1.document.Document`; with ``compare``, set against that folder's runs."""
     root = Path(root)
     sections, conclusions, runs = build(root)
     profiles = sorted({r.profile for r in runs})
@@ -144,15 +214,18 @@ def document(root: str | Path) -> Document:
     nothing = ("Nowhere: no finding below contradicts the literature or fails a check"
                + (f" ({untested} of {len(sections)} sections were not run or could not be built, so they test "
                   "nothing)." if untested else "."))
-    return Document("HW1 report", meta, [run_table(runs)], conclusions, flagged, sections, nothing)
+    tables = [run_table(runs), *([comparison(root, sections, runs, Path(compare))] if compare is not None else [])]
+    return Document("HW1 report", meta, tables, conclusions, flagged, sections, nothing)
 
 
 # ---------------------------------------------------------------- command line
 
-def write_report(root: str | Path, embed: bool = True) -> tuple[Path, Path, Document]:
-    """Build the document and write ``REPORT.md`` and ``report.html`` into ``root``."""
+def write_report(root: str | Path, embed: bool = True,
+                 compare: str | Path | None = None) -> tuple[Path, Path, Document]:
+    """Build the document (set against ``compare``'s runs if given) and write ``REPORT.md`` and ``report.html``
+    into ``root``."""
     root = Path(root)
-    doc = document(root)
+    doc = document(root, compare)
     md = write_text(root / "REPORT.md", markdown(doc))
     page = write_text(root / "report.html", html_page(root, doc, embed))
     return md, page, doc
@@ -163,13 +236,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("dir", nargs="?", default="results", help="results folder (default: results)")
     parser.add_argument("--link-figures", action="store_true",
                         help="link the PNGs from report.html by relative path instead of embedding them")
+    parser.add_argument("--compare", metavar="OTHER", default=None,
+                        help="set each conclusion beside the one in the results folder OTHER (e.g. results)")
     args = parser.parse_args(argv)
     root = Path(args.dir)
     if not root.is_dir():
         print(f"hw1.report: error: results folder {str(root)!r} does not exist; run `bash run_all.sh` first "
               "or give the folder as the first argument", file=sys.stderr)
         return 2
-    md, page, doc = write_report(root, embed=not args.link_figures)
+    if args.compare is not None and not Path(args.compare).is_dir():
+        print(f"hw1.report: error: --compare {args.compare!r} is not a folder; give a results folder such as "
+              "results", file=sys.stderr)
+        return 2
+    md, page, doc = write_report(root, embed=not args.link_figures, compare=args.compare)
     done = sum(not s.missing and not s.error for s in doc.sections)
     print(f"hw1.report: {done} of {len(doc.sections)} sections built; wrote {md} and {page}")
     for s in doc.sections:

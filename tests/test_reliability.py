@@ -195,7 +195,8 @@ def test_errors_come_before_tensorflow_is_imported():
 
 def test_run_all_rejects_bad_flags_and_lists_every_experiment(tmp_path):
     for args, message in [(["--profile", "x"], "unknown --profile"), (["--seed", "99999999"], "--seed"),
-                          (["--only", "nope"], "unknown experiment 'nope'"), (["--frob"], "unknown argument")]:
+                          (["--only", "nope"], "unknown experiment 'nope'"), (["--frob"], "unknown argument"),
+                          (["--compare", "nowhere"], "--compare 'nowhere' is not a folder")]:
         proc = subprocess.run(["bash", str(ROOT / "run_all.sh"), *args], capture_output=True, text=True,
                               cwd=tmp_path)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr

@@ -123,6 +123,36 @@ def test_missing_unfinished_mixed_and_damaged_folders_are_each_reported(smoke_ro
     assert len(built) >= len(EXPERIMENTS) - 4  # the others are still built
 
 
+def test_compare_names_the_settings_that_differ_and_the_verdicts_that_changed(smoke_root, tmp_path):
+    root, other = copy(smoke_root, tmp_path), tmp_path / "other"
+    shutil.copytree(smoke_root, other)
+    shutil.rmtree(other / "part2_gradient_norm")
+    assert run_main("part3_random_labels", "--profile", "smoke", "--epochs", "1", "--out", str(other)) == 0
+    assert report.main([str(root), "--compare", str(other)]) == 0
+    table = report.document(root, compare=other).tables[1]
+    rows = {row[0]: row for row in table.rows}
+    assert rows["1-3a"][1] == "epochs 60 vs 1"
+    assert rows["1-2b"][1] == "(no finished run of it there)"
+    assert rows["1-1a"][1] == "none" and rows["1-1a"][2].startswith("none (")  # the same files: nothing changed
+    assert "This run against the smoke-profile run whose report is ../other/REPORT.md" in (root / "REPORT.md").read_text()
+    assert report.main([str(root), "--compare", str(tmp_path / "nowhere")]) == 2
+
+
+def test_settings_diff_and_verdict_changes():
+    from hw1.document import Note, Section
+    here = {"dataset": {"name": "fashion_mnist", "train_size": 60000, "source": "/a"}, "epochs": 10, "seeds": [1]}
+    there = {"dataset": {"name": "mnist_bundled", "train_size": 4000, "source": "/b"}, "epochs": 10, "seeds": [2]}
+    assert report.settings_diff(here, there) == ("dataset.name fashion_mnist vs mnist_bundled; "
+                                                 "dataset.train_size 60,000 vs 4,000")
+    assert report.settings_diff(here, here) == "none"
+    a, b = Section("1-x", "t", "q", "e"), Section("1-x", "t", "q", "e")
+    a.comment = [Note("rises", "agrees"), Note("plain"), Note("falls", "unresolved")]
+    b.comment = [Note("rises", "agrees"), Note("falls", "agrees")]
+    assert report.verdict_changes(a, b) == "agrees → unresolved: “falls”"
+    b.comment.append(Note("extra", "warning"))
+    assert report.verdict_changes(a, b) == "here: 1 agrees, 1 unresolved; there: 2 agrees, 1 warning"
+
+
 def test_plots_command_draws_every_good_folder_and_names_each_bad_one(smoke_root, tmp_path, capsys):
     root = copy(smoke_root, tmp_path)
     (root / "part1_actual_task" / "outcome.json").unlink()
