@@ -1,6 +1,6 @@
-"""Benchmark: every experiment's default run against the usual way of running the same protocol.
+"""Benchmark: every experiment's run against the usual way of running the same protocol.
 
-For each experiment: run ``python experiments/<name>.py --profile default --fresh`` and take
+For each experiment: run ``python experiments/<name>.py --profile PROFILE --fresh`` and take
 its own wall time (outcome.json ``seconds``: TensorFlow import excluded, as for the reference),
 read its settings.json, then time a reference implementation of the SAME protocol written the
 usual way (``benchmarks/reference_part*.py``: ``model.fit`` per epoch, one model at a time,
@@ -14,13 +14,18 @@ For the experiments dominated by mini-batch training on MNIST it also gives the 
 here, a time no implementation can beat, and ``reference / floor``, the largest speed-up
 possible at all.
 
-    python benchmarks/run.py [--only NAME...] [--budget SECONDS] [--hw1-results DIR] [--out CSV]
+    python benchmarks/run.py [--profile default|full] [--dataset NAME] [--data-dir DIR]
+                             [--only NAME...] [--budget SECONDS] [--hw1-results DIR] [--out CSV]
 
-Prints a table and writes it to ``--out`` (default ``benchmarks/results.csv`` for a run of every
-experiment; a run with ``--only`` writes nothing unless ``--out`` is given, so that checking one
-experiment does not replace the full table). ``--hw1-results DIR`` reuses an existing default
-run (e.g. ``results/``: each outcome.json's ``seconds``, and its CSVs) instead of running hw1
-again. An experiment without a reference (``REFERENCES`` in ``benchmarks/reference_part*.py``)
+``hw1_over_floor`` (hw1's seconds ÷ the floor) says how much of hw1's time is useful arithmetic:
+2 means half of it. Prints a table and writes it to ``--out`` (default
+``benchmarks/results.csv``, or ``benchmarks/results_full.csv`` with ``--profile full``, for a run
+of every experiment; a run with ``--only`` writes nothing unless ``--out`` is given, so that
+checking one experiment does not replace the full table). ``--hw1-results DIR`` reuses an
+existing run of the same profile (e.g. ``results/`` or ``results/full/``: each outcome.json's
+``seconds``, and its CSVs) instead of running hw1 again; ``--dataset``/``--data-dir`` go to the
+experiments that take a dataset when hw1 is run (``--profile full --dataset fashion_mnist``
+is the committed full-size table). An experiment without a reference (``REFERENCES`` in ``benchmarks/reference_part*.py``)
 is named and skipped.
 """
 
@@ -53,23 +58,31 @@ def references() -> dict:
     return found
 
 
-def run_hw1(name: str, out: Path) -> float:
-    """Run the experiment's default profile into ``out``; returns the process's wall time (import included)."""
+def run_hw1(name: str, out: Path, profile: str, data_args: list[str]) -> float:
+    """Run the experiment's ``profile`` into ``out``; returns the process's wall time (import included)."""
+    script = ROOT / "experiments" / f"{name}.py"
+    takes_data = data_args if "dataset=True" in script.read_text() else []  # as run_all.sh decides
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(ROOT / "experiments" / f"{name}.py"), "--profile", "default", "--fresh",
-                    "--out", str(out)], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, str(script), "--profile", profile, "--fresh", "--out", str(out), *takes_data],
+                   check=True, cwd=ROOT)
     return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=["default", "full"], default="default", help="hw1's profile to time")
+    parser.add_argument("--dataset", default=None, help="dataset of the experiments that take one (hw1's run)")
+    parser.add_argument("--data-dir", default=None, help="folder of that dataset's files (hw1's run)")
     parser.add_argument("--only", nargs="+", default=None, help="experiments to benchmark (default: all)")
     parser.add_argument("--budget", type=float, default=120.0, help="seconds of reference work per experiment")
-    parser.add_argument("--hw1-results", default=None, help="reuse this default run's timings instead of running")
+    parser.add_argument("--hw1-results", default=None, help="reuse this run's timings instead of running hw1")
     parser.add_argument("--out", default=None,
-                        help="CSV to write (default: benchmarks/results.csv, or nothing with --only)")
+                        help="CSV to write (default: benchmarks/results[_full].csv, or nothing with --only)")
     args = parser.parse_args()
-    out = Path(args.out) if args.out else None if args.only else ROOT / "benchmarks" / "results.csv"
+    table_name = "results.csv" if args.profile == "default" else f"results_{args.profile}.csv"
+    out = Path(args.out) if args.out else None if args.only else ROOT / "benchmarks" / table_name
+    data_args = [*(["--dataset", args.dataset] if args.dataset else []),
+                 *(["--data-dir", str(Path(args.data_dir).resolve())] if args.data_dir else [])]
     unknown = [n for n in args.only or [] if not (ROOT / "experiments" / f"{n}.py").exists()]
     if unknown:
         parser.error(f"--only {' '.join(unknown)}: no such experiment in experiments/")
@@ -90,10 +103,13 @@ def main() -> None:
                 folder = Path(args.hw1_results)
             else:
                 folder = Path(tmp)
-                process = run_hw1(name, folder)
+                process = run_hw1(name, folder, args.profile, data_args)
                 print(f"[bench] {name}: hw1 process {process:.1f} s (TensorFlow import included)", file=sys.stderr)
             info = {**results.read_json(folder / name / "settings.json"),
                     **results.read_json(folder / name / "outcome.json")}
+            if info["profile"] != args.profile:
+                sys.exit(f"[bench] {folder / name} is a run of profile {info['profile']!r}, not --profile "
+                         f"{args.profile!r}; point --hw1-results at a run of that profile")
             seconds = info["seconds"]
             print(f"[bench] {name}: hw1 {seconds:.1f} s; timing the reference ...", file=sys.stderr, flush=True)
             ref = available[name](info["settings"], args.budget, folder / name)
@@ -106,6 +122,7 @@ def main() -> None:
                 flops, what = FLOORS[name](info["settings"], folder / name)
                 floor = flops / (gflops * 1e9)
                 row.update(floor_seconds=round(floor, 2), best_possible_ratio=round(ref["seconds"] / floor, 1),
+                           hw1_over_floor=round(seconds / floor, 2),
                            note=f"{ref['note']}; floor: {flops / 1e9:.0f} GFLOP ({what}) at {gflops:.0f} GFLOP/s")
             rows.append(row)
     if not rows:
