@@ -9,9 +9,9 @@ writes
   no external URL), readable offline: the file to hand in. ``--link-figures`` links the PNGs
   by relative path instead of embedding them.
 
-With ``--compare OTHER`` (e.g. the full-size run against the default one, ``results/``), the
-report first sets every question's conclusion beside OTHER's, with the settings that differ and
-the findings whose verdict changed, so that a difference is shown with its likely cause.
+With ``--compare OTHER`` (e.g. the full-size run against the default one, ``results/``), a table
+at the top lists, per task, the settings that differ from OTHER's run (the likely cause of a
+difference) and the findings whose verdict changed (where the runs disagree).
 
 The report opens with the conclusions (one paragraph per question, with the figure that
 answers it), then the findings that contradict the literature or fail a check, then one

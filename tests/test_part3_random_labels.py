@@ -70,15 +70,16 @@ def test_random_labels_replace_the_training_labels_only(smoke):
     assert row["test_loss"] != pytest.approx(fake_test_loss, rel=1e-4)
 
 
-def test_the_findings_cite_the_csv_and_the_binomial_test(smoke):
+def test_the_findings_cite_the_csv_and_the_chance_test(smoke):
     run = ResultsFolder(smoke)
     history = pd.read_csv(smoke / "history.csv")
     notes = view.comment(run)
     text = " ".join(n.text for n in notes)
     first = int(history.loc[history["train_acc"] >= 0.99, "epoch"].iloc[0])
     assert f"training accuracy passes 99% at epoch {first}" in text
-    z = (history["test_acc"].iloc[-1] - 0.1) / math.sqrt(0.1 * 0.9 / 64)
-    assert f"z = {z:+.1f} binomial standard errors" in text
+    last = history["test_acc"].to_numpy()[-math.ceil(len(history) / 10):]  # the last 10% of the evaluations
+    z = (last.mean() - 0.1) / max(math.sqrt(0.1 * 0.9 / 64), last.std(ddof=1))
+    assert f"z = {z:+.1f} standard errors" in text
     assert [n.verdict for n in notes if n.verdict] == ["agrees", "agrees" if z <= 2 else "contradicts"]
     paragraph, figure = view.conclusion(run)
     assert figure == "random_labels.png" and f"at epoch {first}" in paragraph
@@ -122,3 +123,15 @@ def test_a_diverged_run_is_read_up_to_its_divergence_only(smoke, tmp_path):
 def test_the_default_profile_asks_for_what_the_homework_asks():
     default = load_script(NAME).PROFILES["default"]
     assert default["target_train_acc"] >= 0.99 and default["train_limit"] is None
+
+
+@pytest.mark.parametrize("accs, above", [([0.3] + [0.05, 0.15] * 10, False),   # jumps around chance: at chance
+                                         ([0.3] + [0.2] * 20, True),           # steadily above: learned something
+                                         ([0.1, 0.104], False)])               # one evaluation, binomial SE only
+def test_chance_test_uses_the_larger_of_the_binomial_se_and_the_spread_of_the_last_epochs(accs, above):
+    test = view.chance_test(accs, 10, 10_000)
+    last = np.array(accs[-max(1, min(20, math.ceil(len(accs) / 10))):])
+    assert test.epochs == len(last) and test.mean == pytest.approx(last.mean())
+    spread = last.std(ddof=1) if len(last) > 1 else 0.0
+    assert test.se == pytest.approx(max(math.sqrt(0.09 / 10_000), spread))
+    assert test.above is above
