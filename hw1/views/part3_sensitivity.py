@@ -159,9 +159,12 @@ def _wide(values: pd.Series) -> bool:
 
 def _caption_tail(frame: pd.DataFrame, logs: list[str]) -> str:
     dead = unique_models(frame[frame["diverged"]])
-    return ("Line: mean over seeds" + "".join(f" (geometric on the log axis of {c})" for c in logs) + "; dots: each "
-            "seed." + (" ×: stopped by the step cap above the target." if (~live(frame)["reached_target"]).any()
-                       else "")
+    capped = (~live(frame)["reached_target"]).any()  # drawn as ×, left out of the line and dots
+    seeds, each = ("the seeds that reached the target", "each of those seeds") if capped else ("seeds", "each seed")
+    return (f"Line: mean over {seeds}" + "".join(f" (geometric on the log axis of {c})" for c in logs)
+            + f"; dots: {each}."
+            + (" ×: stopped by the step cap above the target, not a minimizer: left out of the line." if capped
+               else "")
             + "".join(f" Diverged, left out: batch {r.batch_size}, lr {r.learning_rate:g}, seed {r.seed}."
                       for r in dead.itertuples()))
 
@@ -177,7 +180,7 @@ def _sweep_plot(run: ResultsFolder, frame: pd.DataFrame, sweep: str) -> Plot:
                                      ("train_loss", 1, 0, "Training loss (stopping criterion)"),
                                      ("train_acc", 1, 1, "Training accuracy")):
             ax, test = fig.add_subplot(grid[row, col]), key.startswith("test")
-            mean_band(ax, models, sweep, key, TEST if test else TRAIN, "test" if test else "training",
+            mean_band(ax, minimizers(models), sweep, key, TEST if test else TRAIN, "test" if test else "training",
                       log=log and key == "train_loss", **(TEST_STYLE if test else TRAIN_STYLE))
             _axes(ax, sweep, values, models, key, log and key == "train_loss")
             ax.set(title=title, ylabel="accuracy" if key.endswith("acc") else "cross-entropy (nats)")
@@ -188,7 +191,7 @@ def _sweep_plot(run: ResultsFolder, frame: pd.DataFrame, sweep: str) -> Plot:
             if key == "train_loss":
                 ax.axhline(s["target_loss"], color="0.35", ls=":", lw=1.2, label="target")
             if test:
-                mean_band(twin(ax, SENS, "sensitivity (test mean)"), models, sweep, "sensitivity", SENS,
+                mean_band(twin(ax, SENS, "sensitivity (test mean)"), minimizers(models), sweep, "sensitivity", SENS,
                           "sensitivity (right axis)", lw=1.4)
         handles = {}  # one legend for all panels, in a row of its own: it covers no data, nor the caption
         for ax in fig.axes:
@@ -219,7 +222,7 @@ def _flatness_plot(run: ResultsFolder, frame: pd.DataFrame) -> Plot:
             models, values = live(sweep_of(frame, sweep)), sorted(sweep_of(frame, sweep)[sweep].unique())
             for row, (column, (label, color)) in enumerate(MEASURES.items()):
                 ax = axes[row, col]
-                mean_band(ax, models, sweep, column, color, log=logs[column], lw=1.5)
+                mean_band(ax, minimizers(models), sweep, column, color, log=logs[column], lw=1.5)
                 _axes(ax, sweep, values, models, column, logs[column])
                 ax.set_ylabel(label if col == 0 else "", fontsize=9.5)
                 if row < 2:
