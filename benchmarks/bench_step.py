@@ -50,6 +50,7 @@ CASES = [
     ("part3_random_labels: 784-512-512-10", lambda: models.fc_net([512, 512], SHAPE, CLASSES), 128, 1),
     ("part3_params_vs_generalization: width 2048", lambda: models.fc_net([2048], SHAPE, CLASSES), 128, 3),
     ("part3_params_vs_generalization: width 64", lambda: models.fc_net([64], SHAPE, CLASSES), 128, 3),
+    ("part2_visualize_optimization: 784-128-128-10", lambda: models.fc_net([128, 128], SHAPE, CLASSES), 128, 8),
     ("part3_sensitivity: 784-128-10, batch 64", lambda: models.fc_net([128], SHAPE, CLASSES), 64, 3),
     ("part3_sensitivity: 784-128-10, batch 16", lambda: models.fc_net([128], SHAPE, CLASSES), 16, 3),
     ("part1_actual_task: CNN", lambda: models.image_classifiers(SHAPE, CLASSES, 32, [8, 16], 32, 64)["cnn"](), 128, 3),
