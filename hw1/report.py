@@ -153,15 +153,23 @@ def _short(value: object, width: int = 40) -> str:
 
 
 def verdict_changes(here: Section, there: Section) -> str:
-    """The findings (in the order the view writes them) whose verdict differs between two runs."""
-    mine = [n for n in here.comment if isinstance(n, Note) and n.verdict]
-    theirs = [n for n in there.comment if isinstance(n, Note) and n.verdict]
+    """The findings (paired in the order the view writes them) whose verdict differs between two runs, and the
+    checks that failed in only one of them."""
+    def split(section: Section) -> tuple[list[Note], list[Note]]:
+        notes = [n for n in section.comment if isinstance(n, Note) and n.verdict]
+        return [n for n in notes if n.verdict != "warning"], [n for n in notes if n.verdict == "warning"]
+
+    (mine, my_checks), (theirs, their_checks) = split(here), split(there)
     if len(mine) != len(theirs):
         count = lambda notes: ", ".join(f"{sum(n.verdict == v for n in notes)} {v}"  # noqa: E731
                                         for v in dict.fromkeys(n.verdict for n in notes)) or "none"
-        return f"here: {count(mine)}; there: {count(theirs)}"
-    changed = [f"{b.verdict} → {a.verdict}: “{_short(a.text, 110)}”" for a, b in zip(mine, theirs)
-               if a.verdict != b.verdict]
+        changed = [f"here: {count(mine)}; there: {count(theirs)}"]
+    else:
+        changed = [f"{b.verdict} → {a.verdict}: “{_short(a.text, 110)}”" for a, b in zip(mine, theirs)
+                   if a.verdict != b.verdict]
+    changed += [f"check failed {where} only: “{_short(n.text, 110)}”" for where, checks, others in
+                (("here", my_checks, their_checks), ("there", their_checks, my_checks))
+                for n in checks if not others]
     if changed:
         return "; ".join(changed)
     return "none" + (f" (the same verdict in both for its {len(mine)} finding{'s' * (len(mine) > 1)} with one)"

@@ -98,6 +98,8 @@ def test_a_run_that_stops_at_the_cap_says_so_and_gives_no_verdict(smoke, tmp_pat
     notes = view.comment(ResultsFolder(folder))
     assert notes[0].verdict == "unresolved" and "does NOT reach 99%" in notes[0].text
     assert f"cap of {int(history['epoch'].iloc[-1])} epochs" in notes[0].text
+    paragraph, _ = view.conclusion(ResultsFolder(folder))
+    assert paragraph.startswith("Not within the epoch cap") and "memorizes" not in paragraph
 
 
 def test_a_diverged_run_is_read_up_to_its_divergence_only(smoke, tmp_path):

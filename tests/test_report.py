@@ -149,8 +149,11 @@ def test_settings_diff_and_verdict_changes():
     a.comment = [Note("rises", "agrees"), Note("plain"), Note("falls", "unresolved")]
     b.comment = [Note("rises", "agrees"), Note("falls", "agrees")]
     assert report.verdict_changes(a, b) == "agrees → unresolved: “falls”"
-    b.comment.append(Note("extra", "warning"))
-    assert report.verdict_changes(a, b) == "here: 1 agrees, 1 unresolved; there: 2 agrees, 1 warning"
+    b.comment.append(Note("3 models capped", "warning"))  # a failed check is not paired with the findings
+    assert report.verdict_changes(a, b) == ("agrees → unresolved: “falls”; "
+                                            "check failed there only: “3 models capped”")
+    b.comment.append(Note("one more", "agrees"))
+    assert report.verdict_changes(a, b).startswith("here: 1 agrees, 1 unresolved; there: 3 agrees;")
 
 
 def test_plots_command_draws_every_good_folder_and_names_each_bad_one(smoke_root, tmp_path, capsys):

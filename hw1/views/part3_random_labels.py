@@ -166,8 +166,9 @@ def conclusion(run: ResultsFolder) -> tuple[str, str]:
         return "The run diverged at once; nothing to conclude.", "random_labels.png"
     test = chance_test(h["test_acc"], s["dataset"]["num_classes"], s["dataset"]["test_size"])
     fits = "Yes" if o["epochs_to_target"] is not None else "Not within the epoch cap"
-    verdict = ("at chance: it memorizes without learning anything that transfers" if not test.above
-               else "above chance")
+    verdict = ("above chance" if test.above else "at chance: it memorizes without learning anything that transfers"
+               if o["epochs_to_target"] is not None else "at chance: what it fits of the noise teaches it nothing "
+               "that transfers")
     return (f"{fits}: {_outcome_text(run)} on {s['dataset']['train_size']:,} images with random labels "
             f"({num(s['params'])} parameters), while on the true test labels {test.text(s['dataset']['test_size'])}, "
             f"{verdict}.", "random_labels.png")
