@@ -46,6 +46,21 @@ def run_main(name: str, *args: str) -> int:
     return 0
 
 
+def smoke_run(tmp_path_factory: pytest.TempPathFactory, name: str, *args: str) -> Path:
+    """Run ``experiments/<name>.py --profile smoke`` (plus ``args``) into a fresh folder; its results folder."""
+    out = tmp_path_factory.mktemp("results")
+    assert run_main(name, "--profile", "smoke", "--out", str(out), *args) == 0
+    return out / name
+
+
+def fc_model_and_data(s: dict):
+    """The MLP and the (subset of the) dataset a run's settings describe, rebuilt for an independent check."""
+    from hw1 import data, models
+
+    dataset = data.load(s["dataset"]["name"], limit=s["train_limit"], seed=0)
+    return models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes), dataset
+
+
 def run_script(name: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run ``experiments/<name>.py`` in a fresh Python with ``args``; capture its output.
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_main
+from conftest import smoke_run
 from hw1 import report
 from hw1.results import ResultsFolder, file_digest, read_json, write_json
 from hw1.views import part1_actual_task as view
@@ -16,9 +16,7 @@ NAME = "part1_actual_task"
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    out = tmp_path_factory.mktemp("results")
-    assert run_main(NAME, "--profile", "smoke", "--out", str(out)) == 0
-    return out / NAME
+    return smoke_run(tmp_path_factory, NAME)
 
 
 def test_parameter_counts_equal_plain_keras_models(smoke):

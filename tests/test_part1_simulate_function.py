@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_main
+from conftest import run_main, smoke_run
 from hw1 import report
 from hw1.results import ResultsFolder, file_digest, read_json, write_json
 from hw1.views import part1_simulate_function as view
@@ -18,9 +18,7 @@ TRUE = {"sinc": lambda x: np.sin(5 * np.pi * x) / (5 * np.pi * x), "sign": lambd
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    out = tmp_path_factory.mktemp("results")
-    assert run_main(NAME, "--profile", "smoke", "--out", str(out), "--function", "cube=x**3") == 0
-    return out / NAME
+    return smoke_run(tmp_path_factory, NAME, "--function", "cube=x**3")
 
 
 def test_depth_models_have_the_target_parameter_count_as_keras_counts_it(smoke):

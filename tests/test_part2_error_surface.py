@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_main
+from conftest import fc_model_and_data, run_main, smoke_run
 from hw1 import report, trajectory
 from hw1.prose import num, pct
 from hw1.results import ResultsFolder, read_json
@@ -19,16 +19,7 @@ NAME = "part2_error_surface"
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    out = tmp_path_factory.mktemp("results")
-    assert run_main(NAME, "--profile", "smoke", "--out", str(out)) == 0
-    return out / NAME
-
-
-def _model_and_data(s: dict):
-    from hw1 import data, models
-
-    dataset = data.load(s["dataset"]["name"], limit=s["train_limit"], seed=0)
-    return models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes), dataset
+    return smoke_run(tmp_path_factory, NAME)
 
 
 def _keras_loss(model, weights, x, y) -> float:
@@ -106,7 +97,7 @@ def test_grid_centre_is_the_trained_model_and_points_equal_a_keras_recomputation
     assert (pca["alpha"].abs().max() >= path["alpha"].abs().max()
             and pca["beta"].abs().max() >= path["beta"].abs().max())  # the trajectory lies inside the grid
     # the saved centre is the trained model, and a corner of each grid is centre + α·d1 + β·d2
-    model, dataset = _model_and_data(s)
+    model, dataset = fc_model_and_data(s)
     saved = np.load(smoke / "models" / "surface.npz")
     center = unflatten(saved["center"], model)
     assert _keras_loss(model, center, dataset.x_train, dataset.y_train) == pytest.approx(trained, rel=1e-5)
@@ -121,7 +112,7 @@ def test_directions_are_filter_normalized_and_pca_directions_orthonormal(smoke):
     from hw1.core import unflatten
 
     s = read_json(smoke / "settings.json")["settings"]
-    model, _ = _model_and_data(s)
+    model, _ = fc_model_and_data(s)
     saved = np.load(smoke / "models" / "surface.npz")
     center = [w.astype(np.float64) for w in unflatten(saved["center"], model)]
     for k in (1, 2):

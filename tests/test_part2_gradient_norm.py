@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_main
+from conftest import run_main, smoke_run
 from hw1 import report
 from hw1.results import ResultsFolder, read_json
 from hw1.views import part2_gradient_norm as view
@@ -16,9 +16,7 @@ NAME = "part2_gradient_norm"
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    out = tmp_path_factory.mktemp("results")
-    assert run_main(NAME, "--profile", "smoke", "--out", str(out)) == 0
-    return out / NAME
+    return smoke_run(tmp_path_factory, NAME)
 
 
 def test_history_is_every_step_and_equals_a_recomputation(smoke):

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_main
+from conftest import run_main, smoke_run
 from hw1 import critical_points as cp
 from hw1 import report
 from hw1.results import ResultsFolder, read_json
@@ -22,9 +22,7 @@ CSVS = ("runs.csv", "spectra.csv", "stages.csv")
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    out = tmp_path_factory.mktemp("results")
-    assert run_main(NAME, "--profile", "smoke", "--out", str(out)) == 0
-    return out / NAME
+    return smoke_run(tmp_path_factory, NAME)
 
 
 # ---------------------------------------------------------------- the library, on spectra made by hand

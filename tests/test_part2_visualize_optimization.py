@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.decomposition import PCA
 
-from conftest import run_main
+from conftest import fc_model_and_data, run_main, smoke_run
 from hw1 import report
 from hw1.prose import num, pct
 from hw1.results import ResultsFolder, read_json
@@ -20,16 +20,7 @@ NAME = "part2_visualize_optimization"
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    out = tmp_path_factory.mktemp("results")
-    assert run_main(NAME, "--profile", "smoke", "--out", str(out)) == 0
-    return out / NAME
-
-
-def _model_and_data(s: dict):
-    from hw1 import data, models
-
-    dataset = data.load(s["dataset"]["name"], limit=s["train_limit"], seed=0)
-    return models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes), dataset
+    return smoke_run(tmp_path_factory, NAME)
 
 
 def _layer_columns(model, layer: str) -> np.ndarray:
@@ -53,7 +44,7 @@ def test_pca_coordinates_equal_sklearn_fitted_jointly_on_all_runs(smoke):
     assert list(snaps.columns) == view.COLUMNS and not snaps["diverged"].any()
     epochs = list(range(0, s["epochs"] + 1, s["snapshot_every"]))
     saved = np.load(smoke / "models" / "snapshots.npz")
-    model, _ = _model_and_data(s)
+    model, _ = fc_model_and_data(s)
     weights = saved["weights"].astype(np.float64)
     assert weights.shape == (s["runs"] * len(epochs), s["params"])
     columns = _layer_columns(model, s["layer"])
@@ -81,7 +72,7 @@ def test_snapshot_losses_equal_a_recomputation_from_the_saved_weights(smoke):
 
     snaps, s = pd.read_csv(smoke / "snapshots.csv"), read_json(smoke / "settings.json")["settings"]
     saved = np.load(smoke / "models" / "snapshots.npz")
-    model, dataset = _model_and_data(s)
+    model, dataset = fc_model_and_data(s)
     assert snaps["seed"].tolist() == [run_seeds(0, s["runs"])[r] for r in snaps["run"]]
     whole = snaps[snaps["scope"] == "whole"].reset_index(drop=True)
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import load_script, run_main
+from conftest import load_script, run_main, smoke_run
 from hw1.results import ResultsFolder, file_digest, read_json
 from hw1.views import part3_interpolation as view
 
@@ -20,9 +20,7 @@ SMOKE = ["--profile", "smoke", "--save-weights"]
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    out = tmp_path_factory.mktemp("results")
-    assert run_main(NAME, *SMOKE, "--out", str(out)) == 0
-    return out / NAME
+    return smoke_run(tmp_path_factory, NAME, "--save-weights")
 
 
 @pytest.fixture(scope="module")

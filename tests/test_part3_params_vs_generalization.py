@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import load_script, run_main
+from conftest import load_script, run_main, smoke_run
 from hw1.prose import pct
 from hw1.results import ResultsFolder, file_digest, read_json
 from hw1.views import part3_params_vs_generalization as view
@@ -21,9 +21,7 @@ METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    out = tmp_path_factory.mktemp("results")
-    assert run_main(NAME, "--profile", "smoke", "--out", str(out), "--save-weights") == 0
-    return out / NAME
+    return smoke_run(tmp_path_factory, NAME, "--save-weights")
 
 
 @pytest.fixture(scope="module")

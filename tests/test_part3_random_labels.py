@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import load_script, run_main
+from conftest import load_script, smoke_run
 from hw1.results import ResultsFolder, file_digest, read_json
 from hw1.views import part3_random_labels as view
 
@@ -19,9 +19,7 @@ NAME = "part3_random_labels"
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    out = tmp_path_factory.mktemp("results")
-    assert run_main(NAME, "--profile", "smoke", "--out", str(out)) == 0
-    return out / NAME
+    return smoke_run(tmp_path_factory, NAME)
 
 
 def keras_metrics(model, x, y):

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import load_script, run_main
+from conftest import load_script, run_main, smoke_run
 from hw1 import report
 from hw1.document import Note, Table
 from hw1.results import ResultsFolder, file_digest, read_json
@@ -20,9 +20,7 @@ NAME = "part3_sensitivity"
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    out = tmp_path_factory.mktemp("results")
-    assert run_main(NAME, "--profile", "smoke", "--out", str(out), "--save-weights") == 0
-    return out / NAME
+    return smoke_run(tmp_path_factory, NAME, "--save-weights")
 
 
 def _weights(folder, row) -> list[np.ndarray]:
