@@ -19,7 +19,9 @@ The effect is the change of the median from the first to the last condition, rel
 first (``relative=True``, for losses and other positive scales) or absolute (accuracies), and
 must exceed ``margin``. A trend is read over every condition, not only its ends: each step
 between neighbouring conditions that goes against the overall direction with every run of one
-condition beyond every run of the other is named (:attr:`Evidence.reversals`).
+condition beyond every run of the other (two runs or more each) is named (:attr:`Evidence.reversals`).
+Whether two measures go together across models is Kendall's τ-b between them over every model
+(:func:`association`), its margin a least |τ|.
 
 This module imports neither TensorFlow nor matplotlib.
 """
@@ -34,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["ALPHA", "RULE", "Evidence", "trend", "difference", "holm", "verdict"]
+__all__ = ["ALPHA", "RULE", "Evidence", "trend", "difference", "association", "holm", "verdict", "kind"]
 
 ALPHA = 0.05  # family-wise level of the findings of one task (Holm)
 
@@ -44,7 +46,8 @@ RULE = (f"a comparison counts only when a rank test from scipy carries it at lev
         "depend on how seeds are paired: Jonckheere–Terpstra (Kendall's τ-b of the measure against the condition) "
         "for an ordered trend, Mann–Whitney U for two conditions; where seed k starts from the same weights in every "
         "condition, Page's trend test with seeds as blocks (Wilcoxon signed-rank for two conditions). The effect is "
-        "the change of the median from the first to the last condition. Steps between neighbouring conditions that go "
+        "the change of the median from the first to the last condition; whether two measures go together across models, "
+        "Kendall's τ-b between them over every model. Steps between neighbouring conditions that go "
         "against the trend with the runs of the two fully apart are named")
 
 
@@ -93,6 +96,8 @@ class Evidence:
         p = "n/a" if not math.isfinite(self.p) else f"{self.p:.2g}"
         holm_note = f", Holm over {self.adjusted_over}" if self.adjusted_over > 1 else ""
         margin = f"{100 * self.margin:.3g}%" if self.relative else f"{self.margin:.3g}"
+        if self.test == "Kendall's τ":
+            return f"Kendall's τ = {self.effect:.2f} over {self.n} models, p = {p}{holm_note} (margin |τ| > {margin})"
         return f"{self.test} p = {p}{holm_note}, median change {self.effect_text()} (margin {margin})"
 
 
@@ -130,7 +135,7 @@ def _reversals(xs: np.ndarray, groups: list[np.ndarray], sign: int) -> tuple[tup
     found = []
     for i in range(len(xs) - 1):
         a, b = groups[i], groups[i + 1]
-        if len(a) and len(b) and (b.max() < a.min() if sign > 0 else b.min() > a.max()):
+        if len(a) >= 2 and len(b) >= 2 and (b.max() < a.min() if sign > 0 else b.min() > a.max()):
             found.append((_plain(xs[i]), _plain(xs[i + 1])))
     return tuple(found)
 
@@ -231,6 +236,29 @@ def difference(a: pd.DataFrame | Iterable[float], b: pd.DataFrame | Iterable[flo
     return _decide(test, p, sign, effect, margin, relative, (), n, 2, alpha)
 
 
+def association(frame: pd.DataFrame, a: str, b: str, *, margin: float = 0.3, alpha: float = ALPHA) -> Evidence:
+    """Whether measures ``a`` and ``b`` rise together (+1) or oppositely (-1) across the models in ``frame``.
+
+    Kendall's τ-b over every model with both values finite (``scipy.stats.kendalltau``); the effect is τ itself
+    and must exceed ``margin`` in size. Models are treated as independent observations.
+
+    Example:
+        >>> f = pd.DataFrame({"a": [1, 2, 3, 4, 5, 6], "b": [2, 4, 5, 8, 9, 12]})
+        >>> association(f, "a", "b").direction
+        1
+    """
+    both = frame[np.isfinite(frame[a].astype(float)) & np.isfinite(frame[b].astype(float))]
+    n = len(both)
+    if n < 3:
+        return Evidence(0, "Kendall's τ", math.nan, math.nan, margin, False, 0, (), n, n,
+                        f"only {n} models with both values")
+    result = stats.kendalltau(both[a].astype(float), both[b].astype(float))
+    tau, p = float(result.statistic), float(result.pvalue)
+    sign = int(np.sign(tau)) if math.isfinite(tau) else 0
+    evidence = _decide("Kendall's τ", p if math.isfinite(p) else math.nan, sign, tau, margin, False, (), n, n, alpha)
+    return evidence
+
+
 def holm(findings: Sequence[Evidence], alpha: float = ALPHA) -> list[Evidence]:
     """The findings of one task with Holm's step-down correction applied to their p-values (same order).
 
@@ -280,3 +308,10 @@ def verdict(evidence: Evidence, expected: int, claim: str, who: str,
     word = "Agrees with" if evidence.direction == expected else "Contradicts"
     return f"{word} {who}: {claim} ({evidence.reason}).{tail}"
 
+
+def kind(evidence: Evidence, expected: int) -> str:
+    """The report's verdict kind for a claim expecting direction ``expected``: ``"agrees"``, ``"contradicts"`` or
+    ``"unresolved"``."""
+    if not evidence.resolved:
+        return "unresolved"
+    return "agrees" if evidence.direction == expected else "contradicts"

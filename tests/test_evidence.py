@@ -94,3 +94,26 @@ def test_diverged_runs_are_left_out():
     frame = design(SEPARATED)
     frame.loc[0, "y"] = np.nan
     assert ev.trend(frame, "x", "y").n == len(frame) - 1
+
+
+def test_association_is_kendalls_tau_over_models_with_a_margin_on_tau():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=27)
+    frame = pd.DataFrame({"a": a, "b": 2 * a + 0.3 * rng.normal(size=27), "c": rng.normal(size=27)})
+    e = ev.association(frame, "a", "b")
+    ref = stats.kendalltau(frame["a"], frame["b"])
+    assert e.direction == 1 and e.effect == pytest.approx(ref.statistic) and e.p == pytest.approx(ref.pvalue)
+    assert "Kendall's τ = " in e.summary()
+    assert not ev.association(frame, "a", "c").resolved
+    assert not ev.association(frame, "a", "b", margin=0.99).resolved
+
+
+def test_kind_names_the_verdict_of_a_claim():
+    e = ev.difference([1.0, 1.1, 1.2, 1.3], [2.0, 2.1, 2.2, 2.3])
+    assert ev.kind(e, +1) == "agrees" and ev.kind(e, -1) == "contradicts"
+    assert ev.kind(ev.difference([1.0, 1.1], [1.05, 1.15]), +1) == "unresolved"
+
+
+def test_single_runs_per_condition_name_no_reversal():
+    frame = pd.DataFrame({"x": [1, 2, 3, 4, 5, 6], "y": [1, 3, 2, 4, 6, 5], "seed": 0})
+    assert ev.trend(frame, "x", "y").reversals == ()
