@@ -34,7 +34,9 @@ class Figure:
 @dataclass
 class Note:
     """One finding. ``verdict``: "agrees" / "contradicts" (a claim of the literature tested and carried by
-    the evidence), "unresolved" (tested, but the run cannot tell), "warning" (a consistency check failed)."""
+    the evidence), "unresolved" (tested, but the run cannot tell), "warning" (a consistency check failed),
+    "disagrees" (an observation that goes against an expectation without being a tested claim, e.g. on a
+    secondary metric)."""
     text: str
     verdict: str = ""
 
@@ -77,7 +79,8 @@ class Document:
 
 
 VERDICT_LABEL = {"agrees": "Agrees with the literature.", "contradicts": "Contradicts the literature.",
-                 "unresolved": "Not resolved by this run.", "warning": "Check failed."}
+                 "unresolved": "Not resolved by this run.", "warning": "Check failed.",
+                 "disagrees": "The data disagree."}
 
 
 def slug(text: str) -> str:
@@ -203,7 +206,7 @@ figcaption{font-size:.88em;color:#444;margin-top:.3em;text-align:left}
 ul.notes{padding-left:1.2em}ul.notes li{margin:.35em 0}
 .badge{display:inline-block;font-size:.78em;font-weight:600;padding:0 6px;border-radius:3px;margin-right:6px}
 .agrees{background:#e6f4ea;color:#1e6b34}.contradicts{background:#fde7d9;color:#9a3b00}
-.warning{background:#fdecea;color:#b3261e}.unresolved{background:#eef1f6;color:#3c4a60}
+.warning{background:#fdecea;color:#b3261e}.unresolved{background:#eef1f6;color:#3c4a60}.disagrees{background:#fff4d6;color:#7a5200}
 .conclusion{margin:.5em 0;padding:.1em 0;border-bottom:1px solid #f0f0f0}
 """
 

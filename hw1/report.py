@@ -18,7 +18,7 @@ answers it), then the findings that contradict the literature or fail a check, t
 section per task of the assignment, in its order: "Describe" (settings), the figures, and
 "Comment" (findings generated from the CSVs by the experiment's view, :mod:`hw1.views`).
 A finding is marked as agreeing with or contradicting the literature only when the evidence
-carries it (:data:`hw1.prose.RULE`); otherwise it says "not resolved by this run".
+carries it (:data:`hw1.evidence.RULE`); otherwise it says "not resolved by this run".
 
 Exit status: 0 when every section that has results was built, 1 when one could not be (its
 reason is in the report and on stderr), 2 when DIR does not exist.
@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Sequence
 
 from hw1.document import Conclusion, Document, Figure, Note, Section, Table, html_page, markdown
-from hw1.prose import RULE, duration
+from hw1.evidence import RULE
+from hw1.prose import duration
 from hw1.results import ResultsError, ResultsFolder, write_text
 from hw1.views import Task, View, views
 
@@ -213,11 +214,12 @@ def document(root: str | Path, compare: str | Path | None = None) -> Document:
             *(["The smoke profile uses tiny data and training budgets to test the code; its numbers do not answer "
                "the homework's questions (use the default profile for that)."] if "smoke" in profiles else []),
             f"Package versions: {versions_text(runs) if runs else 'n/a'}.",
-            f"Reading the findings: {RULE}; a trend that does not pass is reported as not resolved by this run."]
+            f"Reading the findings, one rule for every comparison: {RULE}. A comparison that does not pass is reported as "
+            "not resolved by this run."]
     if missing:
         meta.append(f"Not run (no finished run found): {', '.join(missing)}.")
     flagged = [(s, n) for s in sections for n in s.comment if isinstance(n, Note)
-               and n.verdict in ("contradicts", "warning")]
+               and n.verdict in ("contradicts", "disagrees", "warning")]
     untested = sum(s.missing or bool(s.error) for s in sections)
     nothing = ("Nowhere: no finding below contradicts the literature or fails a check"
                + (f" ({untested} of {len(sections)} sections were not run or could not be built, so they test "

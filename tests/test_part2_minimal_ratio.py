@@ -266,7 +266,7 @@ def test_a_verdict_needs_the_converged_runs_too():
              "grad": view.rank_test(frame["train_loss"], frame["grad_norm"])}
     done = frame[frame["converged"]].assign(n_negative=rng.permutation(12) % 2)
     stats["index_done"] = view.rank_test(done["train_loss"], done["n_negative"])
-    assert stats["index"][1] < view.SIGNIFICANT and stats["index_done"][1] > view.SIGNIFICANT
+    assert stats["index"].resolved and stats["index_done"].p > 0.05
     assert view._index_note("tanh", stats, 1e-4, 1e-4).verdict == "unresolved"
     done = frame[frame["converged"]]
     stats["index_done"] = view.rank_test(done["train_loss"], done["n_negative"])

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, run_main
-from hw1 import prose, report
+from hw1 import evidence, prose, report
 from hw1.plots.__main__ import main as plots_main
 from hw1.views import views
 
@@ -95,9 +95,9 @@ def test_html_is_self_contained_and_its_links_resolve(smoke_root, tmp_path):
 
 def test_a_verdict_is_only_given_under_the_stated_rule(smoke_root):
     doc = report.document(smoke_root)
-    assert any(prose.RULE in line for line in doc.meta)
+    assert any(evidence.RULE in line for line in doc.meta)
     verdicts = {n.verdict for s in doc.sections for n in s.comment if hasattr(n, "verdict")}
-    assert verdicts <= {"", "agrees", "contradicts", "unresolved", "warning"}
+    assert verdicts <= {"", "agrees", "contradicts", "unresolved", "warning", "disagrees"}
 
 
 # ---------------------------------------------------------------- folders that lie

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections import deque
+
+import pandas as pd
+
 from hw1.document import Note, Table
 from hw1.prose import num, pct, rho_text, spearman, times
 from hw1.results import ResultsFolder
@@ -38,6 +42,51 @@ def plots(run: ResultsFolder) -> list[Plot]:
     return [Plot("gradient_norm.png", "Gradient norm and loss per iteration", caption, draw, size=(7.0, 5.8))]
 
 
+PLATEAU_CHANGE, PLATEAU_SHARE = 0.05, 0.10  # a plateau: ≥ 10% of the steps within which the loss moves < 5%
+
+
+def plateau(loss: pd.Series) -> tuple[int, int] | None:
+    """The longest stretch of steps (first and last position) over which the loss stays within a factor
+    1 + :data:`PLATEAU_CHANGE` of its smallest value there, if it covers at least :data:`PLATEAU_SHARE` of the
+    steps; else None.
+
+    Example:
+        >>> plateau(pd.Series([1.0, 0.5, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]))
+        (3, 9)
+    """
+    values = loss.to_numpy(float)
+    high, low = deque(), deque()  # positions of the window's running max and min
+    best, start = (0, -1), 0
+    for end, v in enumerate(values):
+        while high and values[high[-1]] <= v:
+            high.pop()
+        while low and values[low[-1]] >= v:
+            low.pop()
+        high.append(end)
+        low.append(end)
+        while values[high[0]] > (1 + PLATEAU_CHANGE) * values[low[0]]:
+            start += 1
+            if high[0] < start:
+                high.popleft()
+            if low[0] < start:
+                low.popleft()
+        if end - start > best[1] - best[0]:
+            best = (start, end)
+    return best if best[1] - best[0] + 1 >= PLATEAU_SHARE * len(values) and len(values) > 1 else None
+
+
+def _plateau_words(live: pd.DataFrame) -> str:
+    found = plateau(live["train_loss"])
+    if found is None:
+        return ""
+    a, b = live.iloc[found[0]], live.iloc[found[1]]
+    norms = live["grad_norm"].iloc[found[0]:found[1] + 1]
+    return (f"From step {num(int(a['step']))} to {num(int(b['step']))} ({pct((found[1] - found[0] + 1) / len(live))} "
+            f"of the steps) the loss sits on a plateau: it moves by less than {pct(PLATEAU_CHANGE, 0)} "
+            f"({num(a['train_loss'])} → {num(b['train_loss'])}) while ‖∇L‖ ranges from {num(norms.min())} to "
+            f"{num(norms.max())}. The fit has stalled there, not reached zero loss.")
+
+
 def describe(run: ResultsFolder) -> list[Table]:
     s = run.settings
     rows = [("Architecture", architecture_text(s)),
@@ -69,6 +118,8 @@ def comment(run: ResultsFolder) -> list[Note]:
     notes.append(Note(f"The gradient norm rises in {pct(rises)} of the steps, the loss in {pct(loss_rises)}: "
                       f"{'the gradient norm is far from monotone' if rises > 0.1 else 'both fall almost steadily'}. "
                       f"Ranked over the steps, loss and gradient norm have {rho_text(rho, len(live))}."))
+    if _plateau_words(live):
+        notes.append(Note(_plateau_words(live)))
     notes.append(Note("A small gradient alone does not tell a minimum from a saddle point; 1-2c measures the "
                       "curvature where ‖∇L‖ ≈ 0."))
     return notes
@@ -86,6 +137,7 @@ def conclusion(run: ResultsFolder) -> tuple[str, str]:
              "Gradient norm and loss fall together, almost step for step")
     return (f"{shape}; over {num(int(last['step']))} full-batch steps the loss drops "
             f"{times(first['train_loss'], last['train_loss'])} and ‖∇L‖ {times(first['grad_norm'], last['grad_norm'])}."
+            + (f" {_plateau_words(live)}" if _plateau_words(live) else "")
             + (" The run diverged before the end." if len(live) < len(h) else ""), "gradient_norm.png")
 
 

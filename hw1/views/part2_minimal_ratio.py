@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, NullLocator
-from scipy import stats
 
 from hw1 import critical_points as cp
+from hw1 import evidence as ev
 from hw1.document import Note, Table
+from hw1.evidence import Evidence
 from hw1.prose import num, pct
 from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
@@ -28,7 +29,6 @@ SPECTRA = ["activation", "run", "index", "eigenvalue"]
 SWEEP = (1e-10, 1e-8, 1e-6, 1e-5, 1e-4, 1e-3)  # tolerances of the table
 COLORS = {"relu": "C0", "tanh": "C1"}
 NAMES = {"relu": "ReLU", "tanh": "tanh"}
-SIGNIFICANT = 0.01  # p-value below which a Spearman correlation over runs counts (scipy.stats.spearmanr)
 AFFINE = 1e-9  # affine_residual below this: the net computes a straight line on the training inputs
 
 
@@ -56,21 +56,17 @@ def sweep(run: ResultsFolder, tols=SWEEP) -> pd.DataFrame:
     return cp.tolerance_sweep(_spectra(run), tols, by=["activation"])
 
 
-def rank_test(x: pd.Series, y: pd.Series) -> tuple[float, float, int]:
-    """Spearman ρ, its two-sided p-value (scipy.stats.spearmanr) and n; NaN when a side is constant."""
-    keep = np.isfinite(x.to_numpy(float)) & np.isfinite(y.to_numpy(float))
-    x, y = x[keep], y[keep]
-    if len(x) < 3 or x.nunique() < 2 or y.nunique() < 2:
-        return math.nan, math.nan, int(len(x))
-    result = stats.spearmanr(x, y)
-    return float(result.statistic), float(result.pvalue), int(len(x))
+def rank_test(x: pd.Series, y: pd.Series) -> Evidence:
+    """Whether ``y`` rises or falls with ``x`` over independent runs, by the report's rule
+    (:func:`hw1.evidence.association`: Kendall's τ-b, no margin on τ; Holm is applied by :func:`all_stats`)."""
+    return ev.association(pd.DataFrame({"x": x.to_numpy(float), "y": y.to_numpy(float)}), "x", "y", margin=0.0)
 
 
-def rho_p(test: tuple[float, float, int]) -> str:
-    rho, p, n = test
-    if not math.isfinite(rho):
-        return f"no rank correlation (one side is constant over {n} runs)"
-    return f"Spearman ρ = {rho:.2f} with p = {p:.1g} over {n} runs"
+def rho_p(test: Evidence) -> str:
+    if not math.isfinite(test.p):
+        return f"no rank correlation (one side is constant over {test.n} runs)"
+    holm = f" (Holm over {test.adjusted_over} tests)" if test.adjusted_over > 1 else ""
+    return f"Kendall's τ = {test.effect:.2f} over {test.n} runs, p = {test.p:.1g}{holm}"
 
 
 def affine_fit_loss(settings: dict) -> float:
@@ -233,11 +229,22 @@ def sweep_table(run: ResultsFolder) -> Table:
                  "The tolerance for zero, swept over the saved spectra (spectra.csv)")
 
 
-def _direction(test: tuple[float, float, int], more: str, fewer: str) -> str:
-    rho, p, _ = test
-    if not (math.isfinite(rho) and p < SIGNIFICANT):
-        return "no significant rank relation with the loss"
-    return more if rho < 0 else fewer
+TESTS = ("ratio", "share", "index", "index_done", "grad", "nonflat")
+
+
+def all_stats(run: ResultsFolder) -> dict[str, dict]:
+    """:func:`_stats` of every activation, with Holm's correction over all rank tests of the task."""
+    st = {a: _stats(run, a) for a in _activations(run)}
+    keys = [(a, t) for a in st for t in TESTS]
+    for (a, t), adjusted in zip(keys, ev.holm([st[a][t] for a, t in keys])):
+        st[a][t] = adjusted
+    return st
+
+
+def _direction(test: Evidence, more: str, fewer: str) -> str:
+    if not test.resolved:
+        return "no rank relation with the loss that the rule carries"
+    return more if test.direction < 0 else fewer
 
 
 def comment(run: ResultsFolder) -> list[Note | Table]:
@@ -247,7 +254,7 @@ def comment(run: ResultsFolder) -> list[Note | Table]:
     acts = _activations(run)
     if not acts:
         return notes + [Note("Every run diverged: there is nothing to measure.", "warning")]
-    st = {a: _stats(run, a) for a in acts}
+    st = all_stats(run)
     stages = run.csv("stages.csv", ["activation", "run", "stage", "train_loss"])
     wide = stages.pivot_table(index=["activation", "run"], columns="stage", values="train_loss")
     change = wide["grad_norm"] / wide["loss"] - 1
@@ -320,25 +327,25 @@ def comment(run: ResultsFolder) -> list[Note | Table]:
 CLAIM = ("Dauphin et al. (2014, Fig. 1) located critical points of small MLPs on down-sampled MNIST and CIFAR-10 and "
          "found the training error rising with the index (the share of negative Hessian eigenvalues): minima had the "
          "lowest error, saddles with more descent directions higher error")
-TEST = (f"The test below: Spearman ρ of the loss against #(λ < −tol) (scipy.stats.spearmanr) with p < {SIGNIFICANT} "
-        "over all runs AND over the runs that reached the gradient tolerance (at least 10), so that the relation is "
-        "not just where the ‖∇L‖² walk stalled")
+TEST = (f"The test below, by the report's rule for independent runs ({ev.RULE}): Kendall's τ of the loss against "
+        "#(λ < −tol) (scipy.stats.kendalltau) over all runs AND over the runs that reached the gradient tolerance (at "
+        "least 10), both carried after Holm's correction over every rank test of this section, so that the relation "
+        "is not just where the ‖∇L‖² walk stalled")
 
 
 def _index_note(a: str, st: dict, tol: float, gtol: float) -> Note:
-    (rho, p, n), (rho_d, p_d, n_d) = st["index"], st["index_done"]
-    head = f"Index against loss, {NAMES[a]}: loss against #(λ < −{tol:g}): {rho_p(st['index'])}"
-    if not math.isfinite(rho):
+    index, done = st["index"], st["index_done"]
+    n, n_d = index.n, done.n
+    head = f"Index against loss, {NAMES[a]}: loss against #(λ < −{tol:g}): {rho_p(index)}"
+    if not math.isfinite(index.p):
         return Note(f"{head}. Not resolved by this run: {int((st['part']['n_negative'] > 0).sum())} of {n} runs "
                     f"have any eigenvalue below −{tol:g}, so there is no spread of the index to rank.", "unresolved")
-    together = (n_d >= 10 and math.isfinite(rho_d) and p < SIGNIFICANT and p_d < SIGNIFICANT
-                and np.sign(rho) == np.sign(rho_d))
+    together = n_d >= 10 and index.resolved and done.resolved and index.direction == done.direction
     if together:
-        return Note(f"{head}; over the {n_d} runs with ‖∇L‖ < {gtol:g}: {rho_p(st['index_done'])}.",
-                    "agrees" if rho > 0 else "contradicts")
+        return Note(f"{head}; over the {n_d} runs with ‖∇L‖ < {gtol:g}: {rho_p(done)}.", ev.kind(index, 1))
     p_part = st["part"]
     reason = (f"{int((p_part['n_negative'] > 0).sum())} of {n} runs have any eigenvalue below −{tol:g}"
-              if p >= SIGNIFICANT else
+              if not index.resolved else
               f"the runs with higher loss are those the ‖∇L‖² walk left with a larger gradient (loss against ‖∇L‖: "
               f"{rho_p(st['grad'])}) and their most negative eigenvalue is about as large as ‖∇L‖ (median "
               f"|λmin| / ‖∇L‖ = {num((p_part['min_eig'].abs() / p_part['grad_norm']).median())}), the scale that "
@@ -351,7 +358,7 @@ def conclusion(run: ResultsFolder) -> tuple[str, str]:
     if not acts:
         return "Every run diverged; nothing to conclude.", "minimal_ratio.png"
     tol = s["eig_tol"]
-    st = {a: _stats(run, a) for a in acts}
+    st = all_stats(run)
     table = sweep(run)
     parts = ["Where ‖∇L‖ ≈ 0 (median ‖∇L‖ " + ", ".join(
         f"{num(st[a]['part']['grad_norm'].median())} {NAMES[a]}" for a in acts) + f"), most Hessian eigenvalues are "
@@ -366,19 +373,19 @@ def conclusion(run: ResultsFolder) -> tuple[str, str]:
                      f"below −{low['tol']:g}), and "
                      + _direction(st["relu"]["ratio"], "more directions in use goes with lower loss",
                                   "more eigenvalues clear of zero go with higher loss")
-                     + f" (ρ = {st['relu']['ratio'][0]:.2f})"
+                     + f" (τ = {st['relu']['ratio'].effect:.2f})"
                      + (f"; {len(st['relu']['affine'])} runs collapsed to the best straight line (loss "
                         f"{num(st['relu']['affine']['train_loss'].median())}, "
                         f"{int(st['relu']['affine']['n_positive'].median())} positive eigenvalues)"
                         if len(st["relu"]["affine"]) >= 2 else "") + ".")
     if "tanh" in st:
         t = st["tanh"]
-        shown = math.isfinite(t["share"][0]) and t["share"][1] < SIGNIFICANT and t["share"][0] < 0
+        shown = t["share"].resolved and t["share"].direction < 0
         verdict = _index_note("tanh", t, tol, s["grad_tol"]).verdict
         parts.append(f"tanh reaches a lower loss (median {num(t['part']['train_loss'].median())} vs "
                      f"{num(st['relu']['part']['train_loss'].median()) if 'relu' in st else 'n/a'} for ReLU); "
-                     + (f"its lower-loss points look more minimum-like (positive share against loss ρ = "
-                        f"{t['share'][0]:.2f})" if shown else "its positive share shows no significant relation with "
+                     + (f"its lower-loss points look more minimum-like (positive share against loss τ = "
+                        f"{t['share'].effect:.2f})" if shown else "its positive share shows no significant relation with "
                         "the loss")
                      + (", and this holds among the runs that reached the gradient tolerance too."
                         if verdict == "agrees" else ", but this run does not resolve it: it goes with how far ‖∇L‖² "

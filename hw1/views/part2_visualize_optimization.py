@@ -59,6 +59,39 @@ def geometry(points: pd.DataFrame) -> dict[str, float]:
             "travel": float(np.linalg.norm(last - first, axis=1).mean()), "between": between_share(points)}
 
 
+def spread_reading(g: dict[str, float], ratios: np.ndarray, runs: int) -> str:
+    """What a joint PCA of independent runs shows, from the plane's geometry and the explained variance.
+
+    R runs that each move in a direction of their own spread the variance of their snapshots over up to R − 1
+    components about evenly (1/(R − 1) each); a path the runs share puts most of it in PC1.
+    """
+    even = 1 / max(runs - 1, 1)
+    pcs = f"PC1 and PC2 explain {pct(ratios[0])} and {pct(ratios[1])}"
+    if max(ratios[:2]) <= 1.5 * even:
+        shape = (f"{pcs} of the variance, close to the {pct(even)} each that {runs} runs moving in directions of "
+                 f"their own give (the variance spread evenly over {runs - 1} components): the plane shows two of "
+                 "many equally large directions in which the runs part, not a path they share")
+    else:
+        shape = (f"{pcs} of the variance, more than the {pct(even)} each of {runs} runs moving in directions of "
+                 "their own: part of the motion is shared by the runs")
+    if g["end"] > 2 * g["start"]:
+        motion = (f"the runs start {num(g['start'])} apart in the plane and end {num(g['end'])} apart, each travelling "
+                  f"{num(g['travel'])} (PCA units): they move apart as they train, so the separation in the plane is "
+                  "made mostly by training, not by the initializations")
+    elif g["end"] > 1.25 * g["start"]:
+        motion = (f"the runs start {num(g['start'])} apart in the plane and end {num(g['end'])} apart, each travelling "
+                  f"{num(g['travel'])} (PCA units): they move apart as they train, from initializations already "
+                  "apart in the plane")
+    elif g["travel"] < g["end"]:
+        motion = (f"the runs start {num(g['start'])} apart and end {num(g['end'])} apart, each travelling only "
+                  f"{num(g['travel'])} (PCA units): each stays in its own region, and the plane mostly shows how far "
+                  "apart the initializations are")
+    else:
+        motion = (f"the runs start {num(g['start'])} apart and end {num(g['end'])} apart, each travelling "
+                  f"{num(g['travel'])} (PCA units), further than the distance between them")
+    return f"{shape}; {motion}"
+
+
 # ---------------------------------------------------------------- figures
 
 def plots(run: ResultsFolder) -> list[Plot]:
@@ -141,12 +174,8 @@ def comment(run: ResultsFolder) -> list[Note]:
                       f"accuracy {span(final['test_acc'], pct)})."))
     if final["run"].nunique() > 1:
         g = geometry(whole)
-        where = (f"{times(g['end'], g['travel'])} less than the distance between their end points, so each run "
-                 "stays in its own region of weight space and the plane mostly shows how far apart the "
-                 "initializations are" if g["travel"] < g["end"] else
-                 "so the runs travel further than the distance between them")
-        notes.append(Note(f"In the whole-model plane the runs start {num(g['start'])} apart on average and end "
-                          f"{num(g['end'])} apart, each travelling {num(g['travel'])} (PCA units), {where}."))
+        reading = spread_reading(g, _explained(run, "whole"), int(final["run"].nunique()))
+        notes.append(Note(f"In the whole-model plane, {reading}."))
         shares = {words: between_share(snaps[snaps["scope"] == scope]) for scope, _, words, _ in _scopes(run)}
         (first, a), (second, b) = shares.items()
         notes.append(Note(f"In the plane, {pct(a)} of the snapshots' spread (sum of squares) lies between the runs' "
@@ -170,16 +199,12 @@ def conclusion(run: ResultsFolder) -> tuple[str, str]:
     final = whole[whole["epoch"] == whole["epoch"].max()]
     g = geometry(whole)
     explained, layer = _explained(run, "whole").sum(), _explained(run, s["layer"]).sum()
-    separation = (f"what they mostly show is which initialization a snapshot comes from: {pct(g['between'])} of "
-                  f"the spread in the plane lies between the runs; each run moves {num(g['travel'])} while the runs "
-                  f"end {num(g['end'])} apart" if g["between"] > MOSTLY else
-                  f"they do not mainly separate the runs ({pct(g['between'])} of the spread lies between them)")
     dropped = run.outcome.get("diverged_runs") or []
-    where = ", each in its own place of weight space" if g["between"] > MOSTLY else ""
     only = "only " if explained < 0.5 else ""
     return (f"{setup} The first two components explain {only}{pct(explained)} of the variance ({pct(layer)} for "
-            f"layer {s['layer']}), and {separation}. The {len(final)} runs reach training loss "
-            f"{span(final['train_loss'])} (training accuracy {span(final['train_acc'], pct)}){where}."
+            f"layer {s['layer']}): {spread_reading(g, _explained(run, 'whole'), int(final['run'].nunique()))}. "
+            f"{pct(g['between'])} of the spread in the plane lies between the runs' centres. The {len(final)} runs "
+            f"reach training loss {span(final['train_loss'])} (training accuracy {span(final['train_acc'], pct)})."
             + (f" Runs {dropped} diverged and are left out." if dropped else ""), "trajectory_whole.png")
 
 

@@ -188,7 +188,8 @@ def comment(run: ResultsFolder) -> list[Note | Table]:
         (k1, min1), (k2, min2) = curvature(curve, 0.0), curvature(curve, 1.0)
         if min1 and min2:
             valley = (f"along the line the training loss curves by {num(k1)} at θ1 and {num(k2)} at θ2 (second "
-                      f"difference, nats per unit α²): {second if k2 > k1 else first} sits in the sharper valley")
+                      f"difference, nats per unit α²): on this one line the loss curves more at the {second if k2 > k1 else first} "
+                      "model, one observation of one model per setting, not a resolved comparison of valleys")
         else:
             off = "neither trained model is" if not (min1 or min2) else f"{second if min1 else first} is not"
             bottom = curve.loc[curve["train_loss"].idxmin()]

@@ -1,9 +1,10 @@
 """View of HW1-3d (sensitivity) and the 1-3 bonus (ε-sharpness, λmax): three figures and two report sections.
 
 The models are minimizers trained to one stopping criterion (full-set training loss ≤ a target), in two
-sweeps (batch size, learning rate), several seeds each. Every comparison with the literature goes through
-:func:`hw1.prose.seed_trend` over the models that reached the target; capped and diverged models are shown
-(capped ones marked) but never read as minimizers.
+sweeps (batch size, learning rate), several seeds each; seed k starts every condition from the same weights,
+so trends are paired (Page's test, :mod:`hw1.evidence`). Generalization is judged by ONE metric, fixed
+before the run: the test error at matched training loss (:data:`PRIMARY`); the loss gap is secondary and
+draws no verdict. Capped and diverged models are shown (capped ones marked) but never read as minimizers.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from hw1 import evidence as ev
 from hw1.document import Note, Table
+from hw1.evidence import Evidence
 from hw1.plots import TEST_STYLE, TRAIN_STYLE, mean_band, twin
-from hw1.prose import RULE, Trend, binomial_se, mean_sd, num, pct, seed_trend, spearman, times
+from hw1.prose import binomial_se, mean_sd, num, pct, times
 from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
 from hw1.views.common import architecture_text, dataset_rows, diverged_note, live, settings_table
@@ -25,6 +28,12 @@ COLUMNS = ["sweep", "batch_size", "learning_rate", "seed", "epochs", "steps", "r
            "train_acc", "test_loss", "test_acc", "sensitivity", "sensitivity_median", "sharpness",
            "top_hessian_eigenvalue", "diverged"]
 SWEEPS = {"batch_size": "batch size", "learning_rate": "learning rate"}
+PRIMARY = "test_error"  # the generalization metric of every claim: 1 − test accuracy on the whole test set
+# margins, fixed before the run: (smallest median change from the first to the last condition, relative?)
+MARGINS = {"test_error": (0.002, False), "test_loss": (0.05, True), "loss_gap": (0.05, True),
+           "sensitivity": (0.10, True), "sensitivity_median": (0.10, True), "sharpness": (0.10, True),
+           "top_hessian_eigenvalue": (0.10, True)}
+TAU = 0.3  # smallest |Kendall τ| for two measures to "go together" across the minimizers
 TRAIN, TEST, SENS, SHARP, LMAX = "C0", "C3", "C2", "C4", "C1"
 MEASURES = {"sensitivity": ("sensitivity ‖∂softmax/∂x‖_F\n(test mean)", SENS),
             "sharpness": ("ε-sharpness (% of 1 + L)", SHARP),
@@ -53,7 +62,7 @@ def _models(run: ResultsFolder) -> pd.DataFrame:
     frame = run.csv("models.csv", COLUMNS)
     return frame.assign(reached_target=frame["reached_target"].astype(bool), diverged=frame["diverged"].astype(bool),
                         loss_gap=frame["test_loss"] - frame["train_loss"],
-                        acc_gap=100 * (frame["train_acc"] - frame["test_acc"]))
+                        acc_gap=100 * (frame["train_acc"] - frame["test_acc"]), test_error=1 - frame["test_acc"])
 
 
 def minimizers(frame: pd.DataFrame) -> pd.DataFrame:
@@ -77,49 +86,59 @@ def x_label(sweep: str, value: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
-def _trend(frame: pd.DataFrame, sweep: str, column: str) -> Trend:
-    return seed_trend(sweep_of(minimizers(frame), sweep), sweep, column)
+def _trend(frame: pd.DataFrame, sweep: str, column: str) -> Evidence:
+    margin, relative = MARGINS[column]
+    return ev.trend(sweep_of(minimizers(frame), sweep), sweep, column, paired=True, margin=margin, relative=relative)
 
 
-def _moves(trend: Trend, what: str, sweep: str) -> str:
+def _together(frame: pd.DataFrame, column: str) -> Evidence:
+    """Whether ``column`` and the test error rise together across every minimizer of both sweeps."""
+    return ev.association(unique_models(minimizers(frame)), column, PRIMARY, margin=TAU)
+
+
+def _moves(trend: Evidence, what: str, sweep: str) -> str:
     if trend.resolved:
-        return f"{what} {'rises' if trend.direction > 0 else 'falls'} with the {SWEEPS[sweep]}: {trend.reason}"
-    return f"{what} shows no trend with the {SWEEPS[sweep]} beyond the spread over seeds ({trend.reason})"
+        return f"{what} {'rises' if trend.direction > 0 else 'falls'} with the {SWEEPS[sweep]} ({trend.reason})"
+    return f"{what} shows no trend with the {SWEEPS[sweep]} that the rule carries ({trend.reason})"
 
 
-def verdict(frame: pd.DataFrame, who: str, expectation: str, sweep: str, column: str, expected: int,
-            what: str) -> Note:
-    """``who``'s expectation tested by one trend: agrees / contradicts only when :func:`seed_trend` resolves it."""
-    trend = _trend(frame, sweep, column)
-    if not trend.resolved:
-        return Note(f"{who}: {expectation}. Not resolved by this run: {_moves(trend, what, sweep)}.", "unresolved")
-    return Note(f"{who}: {expectation}. Here {_moves(trend, what, sweep)}.",
-                "agrees" if trend.direction == expected else "contradicts")
+def _name(sweep: str):
+    return lambda v: f"{SWEEPS[sweep]} {x_label(sweep, v)}"
 
 
-def together(frame: pd.DataFrame, who: str, sweep: str, column: str, what: str) -> Note:
-    """``who``'s expectation that ``column`` and the generalization gap move together over one sweep."""
-    a, b = _trend(frame, sweep, column), _trend(frame, sweep, "loss_gap")
-    text = (f"{who}: {what} and the generalization gap move together. Over the {SWEEPS[sweep]} sweep, "
-            f"{_moves(a, what, sweep)}; {_moves(b, 'the loss gap (test − training loss)', sweep)}.")
-    if not (a.resolved and b.resolved):
-        return Note(f"{text} Not resolved by this run: both trends must exceed the spread over seeds.", "unresolved")
-    return Note(text + (" They move the same way." if a.direction == b.direction else " They move opposite ways."),
-                "agrees" if a.direction == b.direction else "contradicts")
+def finding(evidence: Evidence, who: str, claim: str, expected: int, what: str, sweep: str | None = None) -> Note:
+    """``who``'s claim tested by one piece of evidence: agrees / contradicts only when the rule carries it."""
+    if sweep is None:
+        here = (f"{what} and the test error {'rise together' if evidence.direction > 0 else 'move oppositely'} "
+                f"across the minimizers ({evidence.reason})" if evidence.resolved else
+                f"{what} and the test error: no association that the rule carries ({evidence.reason})")
+        steps = ""
+    else:
+        here = _moves(evidence, what, sweep)
+        steps = "".join(f" Not monotone: from {_name(sweep)(a)} to {_name(sweep)(b)} it goes the other way in every "
+                        "seed." for a, b in evidence.reversals)
+    lead = "Here" if evidence.resolved else "Not resolved by this run:"
+    return Note(f"{who}: {claim}. {lead} {here}.{steps}", ev.kind(evidence, expected))
 
 
 def rule_note(frame: pd.DataFrame, s: dict, claims: str) -> Note:
     acc, n_test = minimizers(frame)["test_acc"].mean(), s["dataset"]["test_size"]
-    return Note(f"{claims} How the verdicts are read: {RULE}; only the minimizers (models that reached the target) "
-                f"count. All models are scored on the same {n_test:,} test images, on which one accuracy near "
-                f"{pct(acc)} has a binomial standard error of about {100 * binomial_se(acc, n_test):.1f} "
-                "points: the rule reads the spread between trainings, not the sampling of the test set.")
+    margins = ", ".join(f"{c.replace('_', ' ')} {100 * m:g}{'%' if rel else ' points'}"
+                        for c, (m, rel) in MARGINS.items() if c != "loss_gap")
+    return Note(f"{claims} The metric of every generalization claim, fixed before the run: the test error (1 − test "
+                f"accuracy) of the minimizers, all at the same training loss, on all {n_test:,} test images (one "
+                f"accuracy near {pct(acc)} has a binomial standard error of "
+                f"{100 * binomial_se(acc, n_test):.2f} points there); the loss gap is shown but draws no verdict. "
+                f"The rule ({ev.RULE}): here seed k starts every condition from the same weights, so a sweep is "
+                f"read by Page's trend test over the seeds, Holm-corrected over this section's findings; "
+                f"margins on the median change from the first to the last condition: {margins}; two measures go "
+                f"together across the minimizers when Kendall's |τ| > {TAU}.")
 
 
-def _rhos(frame: pd.DataFrame, a: str, b: str) -> str:
-    models = unique_models(minimizers(frame))
-    rhos = [spearman(part[a], part[b]) for _, part in models.groupby("seed")]
-    return ", ".join(f"{r:.2f}" if math.isfinite(r) else "n/a" for r in rhos)
+def _tested(frame: pd.DataFrame, claims: list[tuple]) -> list[Note]:
+    """Each claim ``(evidence, who, claim, expected, what, sweep)`` as a note, after Holm over all of them."""
+    adjusted = ev.holm([c[0] for c in claims])
+    return [finding(e, *c[1:]) for e, c in zip(adjusted, claims)]
 
 
 def condition_table(frame: pd.DataFrame, sweep: str, columns: dict[str, tuple[str, object]], title: str,
@@ -295,73 +314,100 @@ def criterion_notes(frame: pd.DataFrame, s: dict) -> list[Note]:
     return notes
 
 
+def _secondary(frame: pd.DataFrame, column: str, what: str) -> str:
+    """The trends of a secondary measure over both sweeps, in words (no verdict is drawn from it)."""
+    return "; ".join(_moves(_trend(frame, sweep, column), what, sweep) for sweep in SWEEPS)
+
+
 def comment_sensitivity(run: ResultsFolder) -> list[Note | Table]:
     s, frame = run.settings, _models(run)
     notes: list[Note | Table] = list(criterion_notes(frame, s))
-    columns = {"test_acc": ("test acc", pct), "test_loss": ("test loss", num),
-               "loss_gap": ("loss gap (test − train)", num), "acc_gap": ("acc gap (points)", lambda v: f"{v:.2f}"),
-               "sensitivity": ("sensitivity (mean)", num), "sensitivity_median": ("sensitivity (median)", num)}
+    columns = {"test_error": ("test error", pct), "test_loss": ("test loss", num),
+               "loss_gap": ("loss gap (test − train)", num), "sensitivity": ("sensitivity (mean)", num),
+               "sensitivity_median": ("sensitivity (median)", num)}
     notes += [condition_table(frame, sweep, columns, "Minimizers") for sweep in SWEEPS]
     if minimizers(frame).empty:
         return notes + [Note("No model reached the target: there are no minimizers to compare.", "unresolved")]
     models = unique_models(minimizers(frame))
     ratio = (models["sensitivity"] / models["sensitivity_median"]).replace([np.inf, -np.inf], np.nan)
     notes += [rule_note(frame, s, f"The claims tested. {KESKAR}. {NOVAK}. {JASTRZEBSKI}."),
-              verdict(frame, "Keskar et al.", "at ~100% training accuracy, larger batches give lower test accuracy",
-                      "batch_size", "test_acc", -1, "test accuracy"),
-              Note(f"Test loss (not Keskar et al.'s measure): "
-                   f"{_moves(_trend(frame, 'batch_size', 'test_loss'), 'it', 'batch_size')}."),
-              verdict(frame, "Jastrzębski et al.", "a larger learning rate (at a fixed batch size) generalizes "
-                      "better", "learning_rate", "test_acc", 1, "test accuracy"),
-              Note(f"Test loss: {_moves(_trend(frame, 'learning_rate', 'test_loss'), 'it', 'learning_rate')}."),
-              verdict(frame, "Novak et al.", "full-batch (large-batch) training gives more sensitive models",
-                      "batch_size", "sensitivity", 1, "sensitivity"),
-              *(together(frame, "Novak et al.", sweep, "sensitivity", "sensitivity") for sweep in SWEEPS),
-              Note(f"Across all {len(models)} minimizers (both sweeps), the rank correlation of sensitivity with the "
-                   f"loss gap within each seed is ρ = {_rhos(frame, 'sensitivity', 'loss_gap')} (descriptive: the "
-                   "models differ in two ways at once, so no verdict is drawn from it)."),
+              *_tested(frame, [
+                  (_trend(frame, "batch_size", PRIMARY), "Keskar et al.", "at ~100% training accuracy, larger "
+                   "batches give a higher test error", 1, "the test error", "batch_size"),
+                  (_trend(frame, "learning_rate", PRIMARY), "Jastrzębski et al.", "a larger learning rate (at a "
+                   "fixed batch size) generalizes better", -1, "the test error", "learning_rate"),
+                  (_trend(frame, "batch_size", "sensitivity"), "Novak et al.", "full-batch (large-batch) training "
+                   "gives more sensitive models", 1, "sensitivity", "batch_size"),
+                  (_together(frame, "sensitivity"), "Novak et al.", "sensitivity goes with worse generalization "
+                   "across models", 1, "sensitivity", None)]),
+              Note(f"Secondary, no verdict: the test loss {_secondary(frame, 'test_loss', 'it')}; the loss gap "
+                   f"{_secondary(frame, 'loss_gap', 'it')}."),
               Note(f"The mean sensitivity is a tail statistic: it is {num(ratio.min())} to {num(ratio.max())} times "
                    "the median over the test images, so the few images whose prediction is not saturated carry most "
-                   f"of it. Robust check with the median: "
-                   + "; ".join(_moves(_trend(frame, sweep, "sensitivity_median"), "the median", sweep)
-                               for sweep in SWEEPS) + ".")]
+                   f"of it. Robust check with the median: {_secondary(frame, 'sensitivity_median', 'the median')}.")]
     return notes
 
 
-DIRECTION = {1: "rising", -1: "falling", 0: "no trend beyond the spread over seeds"}
+def _disagreements(frame: pd.DataFrame) -> list[Note]:
+    """Where the secondary metric goes against the primary one: the flattest condition of a sweep with its worst
+    test loss."""
+    notes = []
+    for sweep in SWEEPS:
+        means = sweep_of(minimizers(frame), sweep).groupby(sweep)[["sharpness", "test_loss", PRIMARY]].mean()
+        if len(means) < 3:
+            continue
+        flattest, worst = means["sharpness"].idxmin(), means["test_loss"].idxmax()
+        if flattest == worst:
+            notes.append(Note(
+                f"Against the expectation that flatter minimizers generalize better, by the secondary metric: the "
+                f"flattest minimizers of the {SWEEPS[sweep]} sweep ({_name(sweep)(flattest)}, mean ε-sharpness "
+                f"{num(means.loc[flattest, 'sharpness'])}%) have its highest mean test loss "
+                f"({num(means.loc[flattest, 'test_loss'])}, against {num(means['test_loss'].min())} at "
+                f"{_name(sweep)(means['test_loss'].idxmin())}), while their test error is "
+                f"{pct(means.loc[flattest, PRIMARY])} (sweep range {pct(means[PRIMARY].min())}–"
+                f"{pct(means[PRIMARY].max())}): the higher loss at a similar error comes from how confident the "
+                "predictions are, not from more mistakes.", "disagrees"))
+    return notes
+
+
+def _subset(s: dict) -> str:
+    data = s["dataset"]
+    return (f"On a random {data['train_size']:,}-image subset of the training set, scored on all {data['test_size']:,} "
+            "test images: " if s.get("train_limit") else "")
 
 
 def _sweep_words(frame: pd.DataFrame, sweep: str, columns: dict[str, tuple[str, object]]) -> str:
-    """``from batch size 16 to 4,000, test loss 0.231 → 0.316, rising; ...``: means at the ends and the verdict."""
+    """``from batch size 16 to 4,000, test error 5.7% → 7.0% (rises); ...``: means at the ends and the verdict."""
     parts = sweep_of(minimizers(frame), sweep)
     values = sorted(parts[sweep].unique())
     if len(values) < 2:
         return f"fewer than two {SWEEPS[sweep]}s have minimizers"
     ends = [parts[parts[sweep] == v] for v in (values[0], values[-1])]
+    words = {1: "rises", -1: "falls", 0: "not resolved"}
     return (f"from {SWEEPS[sweep]} {x_label(sweep, values[0])} to {x_label(sweep, values[-1])}, "
-            + "; ".join(f"{name} {fmt(ends[0][c].mean())} → {fmt(ends[1][c].mean())}, "
-                        f"{DIRECTION[_trend(frame, sweep, c).direction]}" for c, (name, fmt) in columns.items()))
+            + "; ".join(f"{name} {fmt(ends[0][c].mean())} → {fmt(ends[1][c].mean())} "
+                        f"({words[_trend(frame, sweep, c).direction]})" for c, (name, fmt) in columns.items()))
 
 
 def _effect(frame: pd.DataFrame, sweep: str) -> str:
-    """Whether larger values of the sweep generalize worse, by test loss and test accuracy under the seed rule."""
-    loss, acc = (_trend(frame, sweep, c).direction for c in ("test_loss", "test_acc"))
-    worse, better = loss > 0 or acc < 0, loss < 0 or acc > 0
-    if worse != better:
-        return f"Models trained with larger {SWEEPS[sweep]}s generalize {'worse' if worse else 'better'}"
-    return (f"Test loss and test accuracy disagree on whether larger {SWEEPS[sweep]}s generalize better" if worse
-            else f"The {SWEEPS[sweep]} has no effect on generalization beyond the spread over seeds")
+    """Whether larger values of the sweep generalize worse, by the primary metric alone."""
+    direction = _trend(frame, sweep, PRIMARY).direction
+    if direction == 0:
+        return f"Whether the {SWEEPS[sweep]} changes the test error is not resolved by this run"
+    return f"Models trained with larger {SWEEPS[sweep]}s generalize {'worse' if direction > 0 else 'better'}"
 
 
 def conclusion_sensitivity(run: ResultsFolder) -> tuple[str, str]:
     s, frame = run.settings, _models(run)
     if minimizers(frame).empty:
         return "No model reached the training-loss target, so no minimizers could be compared.", "batch_size.png"
-    columns = {"test_loss": ("test loss", num), "test_acc": ("test accuracy", pct), "sensitivity": ("sensitivity", num)}
-    return (f"Compared as minimizers, all trained to the same training loss (≤ {s['target_loss']:g}, "
-            f"{len(s['seeds'])} seeds each; means, then the seed rule's verdict): {_effect(frame, 'batch_size')} — "
-            f"{_sweep_words(frame, 'batch_size', columns)}. {_effect(frame, 'learning_rate')} — "
-            f"{_sweep_words(frame, 'learning_rate', columns)}.", "batch_size.png")
+    columns = {"test_error": ("test error", pct), "sensitivity": ("sensitivity", num),
+               "test_loss": ("test loss, secondary", num)}
+    return (f"{_subset(s)}Compared as minimizers, all trained to the same training loss (≤ {s['target_loss']:g}, "
+            f"{len(s['seeds'])} seeds each; generalization = test error; means, then the rule's verdict per "
+            f"measure): {_effect(frame, 'batch_size')} — {_sweep_words(frame, 'batch_size', columns)}. "
+            f"{_effect(frame, 'learning_rate')} — {_sweep_words(frame, 'learning_rate', columns)}.",
+            "batch_size.png")
 
 
 # ---------------------------------------------------------------- 1-3 bonus
@@ -388,7 +434,8 @@ def comment_sharpness(run: ResultsFolder) -> list[Note | Table]:
     means = reached.groupby(["batch_size", "learning_rate"])["train_loss"].mean()
     (batch, rate), lowest = means.idxmin(), means.min()
     columns = {"train_loss": ("train loss", num), "sharpness": ("ε-sharpness (%)", num),
-               "top_hessian_eigenvalue": ("λmax", num), "loss_gap": ("loss gap", num)}
+               "top_hessian_eigenvalue": ("λmax", num), "test_error": ("test error", pct)}
+    lmax_sharp = ev.association(reached, "sharpness", "top_hessian_eigenvalue", margin=TAU)
     return [Note(f"{CURVATURE}: the compared models stopped at training losses {num(reached['train_loss'].min())} – "
                  f"{num(reached['train_loss'].max())}, all ≤ {s['target_loss']:g}. The lowest condition mean is "
                  f"{num(lowest)} (batch {batch}, lr {rate:g}; {times(s['target_loss'], lowest)} below the target: "
@@ -396,17 +443,20 @@ def comment_sharpness(run: ResultsFolder) -> list[Note | Table]:
                  "come from its lower loss."),
             *(condition_table(frame, sweep, columns, "Sharpness of the minimizers") for sweep in SWEEPS),
             rule_note(frame, s, f"The claims tested. {KESKAR}. {JASTRZEBSKI}."),
-            *(verdict(frame, "Keskar et al.", "larger batches find sharper minimizers", "batch_size", c, 1, name)
-              for c, name in (("sharpness", "ε-sharpness"), ("top_hessian_eigenvalue", "λmax"))),
-            *(verdict(frame, "Jastrzębski et al.", "a larger learning rate finds flatter minimizers", "learning_rate",
-                      c, -1, name) for c, name in (("sharpness", "ε-sharpness"), ("top_hessian_eigenvalue", "λmax"))),
-            *(together(frame, "Keskar et al. (sharper minimizers generalize worse)", sweep, "sharpness", "ε-sharpness")
-              for sweep in SWEEPS),
-            Note(f"Within each seed, across its minimizers of both sweeps, ε-sharpness has rank correlation ρ = "
-                 f"{_rhos(frame, 'sharpness', 'loss_gap')} with the loss gap and ρ = "
-                 f"{_rhos(frame, 'sharpness', 'top_hessian_eigenvalue')} with λmax (descriptive). ε-sharpness is "
-                 "the worst loss increase over a box in all parameters at once, λmax the curvature along the single "
-                 "sharpest direction, so the two need not rank models alike.")]
+            *_tested(frame, [
+                *((_trend(frame, "batch_size", c), "Keskar et al.", "larger batches find sharper minimizers", 1,
+                   name, "batch_size") for c, name in (("sharpness", "ε-sharpness"), ("top_hessian_eigenvalue",
+                                                                                     "λmax"))),
+                *((_trend(frame, "learning_rate", c), "Jastrzębski et al.", "a larger learning rate finds flatter "
+                   "minimizers", -1, name, "learning_rate") for c, name in (("sharpness", "ε-sharpness"),
+                                                                            ("top_hessian_eigenvalue", "λmax"))),
+                *((_together(frame, c), "Keskar et al.", "sharper minimizers generalize worse", 1, name, None)
+                  for c, name in (("sharpness", "ε-sharpness"), ("top_hessian_eigenvalue", "λmax")))]),
+            Note(f"Descriptive: across the {len(reached)} minimizers, ε-sharpness and λmax have Kendall's τ = "
+                 f"{lmax_sharp.effect:.2f}. ε-sharpness is the worst loss increase over a box in all parameters at "
+                 "once, λmax the curvature along the single sharpest direction, so the two need not rank models "
+                 "alike."),
+            *_disagreements(frame)]
 
 
 def conclusion_sharpness(run: ResultsFolder) -> tuple[str, str]:
@@ -418,8 +468,8 @@ def conclusion_sharpness(run: ResultsFolder) -> tuple[str, str]:
             "Larger batches find flatter minimizers, against Keskar et al." if trends == [-1, -1] else
             "ε-sharpness and λmax do not agree on a resolved trend with the batch size")
     columns = {"sharpness": ("ε-sharpness (%)", num), "top_hessian_eigenvalue": ("λmax", num)}
-    return (f"At the same training loss (≤ {s['target_loss']:g}; means, then the seed rule's verdict): {lead} — "
-            f"{_sweep_words(frame, 'batch_size', columns)}. Over learning rates, "
+    return (f"{_subset(s)}At the same training loss (≤ {s['target_loss']:g}; means, then the rule's verdict): "
+            f"{lead} — {_sweep_words(frame, 'batch_size', columns)}. Over learning rates, "
             f"{_sweep_words(frame, 'learning_rate', columns)}.", "flatness.png")
 
 
