@@ -4,8 +4,9 @@
 #   bash run_all.sh [--profile smoke|default|full] [--only NAME...] [--out DIR] [--seed N] [--fresh]
 #                   [--dataset NAME] [--data-dir DIR] [--compare DIR]
 #
-# The experiments are the scripts experiments/part*.py, in their order. --dataset and --data-dir go to
-# the scripts that take a dataset. A killed run resumes where it stopped when started again with the
+# The experiments are the scripts experiments/part*.py, in their order, run in one Python process
+# (hw1/runner.py: TensorFlow starts once; a failing experiment is reported and the next one runs, and the
+# exit code is then non-zero). --dataset and --data-dir go to the scripts that take a dataset. A killed run resumes where it stopped when started again with the
 # same arguments. The report (DIR/REPORT.md and the self-contained DIR/report.html) is written last;
 # --compare OTHER sets its conclusions against the run in OTHER (e.g. a full-size run against results).
 set -euo pipefail
@@ -49,14 +50,16 @@ case "$out" in /*) ;; *) out="$caller/$out" ;; esac  # relative to where the com
 source scripts/ensure_venv.sh
 
 start=$SECONDS
+selected=()
 for name in "${EXPERIMENTS[@]}"; do
     [ ${#only[@]} -eq 0 ] || [[ " ${only[*]} " == *" $name "* ]] || continue
-    takes_data=()
-    if [ ${#data[@]} -gt 0 ] && grep -q "dataset=True" "experiments/$name.py"; then takes_data=("${data[@]}"); fi
-    echo "[run_all] $name (profile $profile)" >&2
-    .venv/bin/python "experiments/$name.py" --profile "$profile" --out "$out" --seed "$seed" "${fresh[@]}" \
-        "${takes_data[@]}"
+    selected+=("$name")
 done
+# one Python process for all of them: TensorFlow starts once (hw1/runner.py; each script still runs as alone)
+status=0
+.venv/bin/python -m hw1.runner --profile "$profile" --out "$out" --seed "$seed" "${fresh[@]}" "${data[@]}" \
+    -- "${selected[@]}" || status=$?
 echo "[run_all] building the report" >&2
-.venv/bin/python -m hw1.report "$out" "${compare[@]}"
+.venv/bin/python -m hw1.report "$out" "${compare[@]}" || status=$?
 echo "[run_all] done in $((SECONDS - start)) s; results, figures and report are in $out/ (open $out/report.html)" >&2
+exit $status

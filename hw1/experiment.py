@@ -68,7 +68,16 @@ def machine() -> dict[str, Any]:
 
 
 def peak_memory_mb() -> float:
-    """Peak resident memory of this process so far, in MiB (Linux: ru_maxrss is KiB)."""
+    """Peak resident memory of this process, in MiB: since the last reset of the high-water mark on Linux
+    (``VmHWM``, which :func:`hw1.runner.reset_peak_memory` resets between the experiments of one process), else
+    since the start (``ru_maxrss``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except (OSError, ValueError):
+        pass
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
