@@ -134,18 +134,20 @@ _TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?])")  # what can start an HTML tag, comme
 
 def md_text(text: object) -> str:
     """``text`` for Markdown, with no raw HTML and no link target from the data, as :func:`_inline` escapes it
-    for HTML: outside `code` spans (kept, as both renderers show them), a ``<`` that could open a tag, comment
-    or autolink becomes ``&lt;``, backslashes and stray backticks are escaped, ``](`` cannot join a link text
-    to a target, and a line break becomes a space (no block structure from the data).
+    for HTML: a ``<`` that could open a tag, comment or autolink becomes ``&lt;``, backslashes and stray
+    backticks are escaped, ``](`` cannot join a link text to a target, and a line break becomes a space (no
+    block structure from the data). `Code` spans are kept, except one holding such a ``<`` (which a code span
+    could not escape): it becomes plain, escaped text.
 
     Example:
-        >>> md_text("<img src=x onerror=alert(1)> [x](javascript:alert(1)) a < b `<b>`")
-        '&lt;img src=x onerror=alert(1)> [x]\\\\(javascript:alert(1)) a < b `<b>`'
+        >>> md_text("<img src=x onerror=alert(1)> [x](javascript:alert(1)) a < b `c` `<b>`")
+        '&lt;img src=x onerror=alert(1)> [x]\\\\(javascript:alert(1)) a < b `c` &lt;b>'
     """
     text = str(text).replace("\r", " ").replace("\n", " ")
     out, last = [], 0
     for span in _CODE_SPAN.finditer(text):
-        out += [_md_plain(text[last:span.start()]), span.group(0)]
+        code = span.group(0) if not _TAG_OPEN.search(span.group(1)) else _md_plain(span.group(1))
+        out += [_md_plain(text[last:span.start()]), code]
         last = span.end()
     return "".join([*out, _md_plain(text[last:])])
 

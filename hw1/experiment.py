@@ -129,7 +129,7 @@ class RunCache:
         if not path.exists():
             arrays: dict[str, Any] = {}
             structure = _encode(compute(), arrays)
-            needed = sum(np.asarray(a).nbytes for a in arrays.values())
+            needed = len(json.dumps(structure)) + sum(np.asarray(a).nbytes for a in arrays.values())
             with atomic_path(path, needed=needed) as tmp, open(tmp, "wb") as fh:
                 np.savez(fh, __structure__=np.array(json.dumps(structure)), **arrays)
         try:
