@@ -131,8 +131,12 @@ def settings(profiles: dict[str, dict[str, Any]], args: argparse.Namespace) -> d
 
 
 def output_dir(out: str, experiment: str) -> Path:
-    """Create and return ``out/experiment``; an unwritable ``--out`` is a :class:`UsageError`."""
+    """Create and return ``out/experiment``; an unwritable ``--out``, and an experiment folder that is a symbolic
+    link (a run would clean and write where it points), are a :class:`UsageError`."""
     folder = Path(out) / experiment
+    if folder.is_symlink():
+        raise UsageError(f"{str(folder)!r} is a symbolic link; hw1 never follows one where it cleans or writes: "
+                         "give --out a folder whose experiment folders are real folders")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
@@ -177,6 +181,10 @@ def main_guard(main: Callable[..., Any]) -> Callable[..., None]:
         except KeyboardInterrupt:
             print(f"{prog}: interrupted; finished work is kept, run again to resume", file=sys.stderr)
             raise SystemExit(130) from None
+        finally:  # however main ended, its folder is free for the next run (also in the same process)
+            harness = sys.modules.get("hw1.experiment")
+            if harness is not None:
+                harness.release_locks()
 
     return wrapper
 

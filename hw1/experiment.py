@@ -11,10 +11,12 @@ A script holds the protocol; this module holds the rest::
         run.finish({"history.csv": table}, outcome={...})
 
 :func:`start` parses and validates the arguments BEFORE TensorFlow is imported (a typo costs
-no start-up time), then loads TensorFlow quietly and makes its ops deterministic. The
+no start-up time), then loads TensorFlow quietly and makes its ops deterministic. Before
+that it refuses a folder it could not clean or write safely (:func:`check_folder`: symbolic links,
+files where folders go) and takes the folder's lock (:class:`FolderLock`: one run per folder). The
 first :meth:`Run.step` (or :meth:`Run.finish`) marks the folder as holding an unfinished run:
-it removes ``outcome.json``, the figures, the saved arrays (``models/*.npz``) and leftover
-temporary files of an earlier run.
+it removes ``outcome.json``, the figures, the saved arrays (``models/*.npz``) and the temporary
+files that dead writers left.
 :meth:`Run.finish` writes the CSVs, ``settings.json`` (inputs only) and then ``outcome.json``
 (what came out, and the digest of every CSV), so a folder is one finished run or says that
 it is not; the figures are drawn last, from those files. This module does not import TensorFlow at import time.
@@ -279,18 +281,30 @@ class FolderLock:
         self._fd: int | None = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             self.release()
             raise cli.UsageError(f"another run is writing to {folder} (it holds the folder's lock); wait for it "
                                  "to finish or give another --out") from None
+        _HELD.append(self)
 
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor releases the lock
             self._fd = None
+        with contextlib.suppress(ValueError):
+            _HELD.remove(self)
 
     def __del__(self) -> None:
         self.release()
+
+
+_HELD: list[FolderLock] = []  # the locks this process holds
+
+
+def release_locks() -> None:
+    """Release every folder lock this process holds (a script's ``main`` has ended, however it ended)."""
+    for lock in list(_HELD):
+        lock.release()
 
 
 def check_folder(folder: Path, fresh: bool = False) -> None:
@@ -309,6 +323,10 @@ def check_folder(folder: Path, fresh: bool = False) -> None:
                                  f"({holds} go there): remove the link or give another --out")
         if path.exists() and not path.is_dir():
             raise cli.UsageError(f"{path} is not a folder, but {holds} go there: remove it or give another --out")
+    blocked = [p for p in (folder / "models").glob("*.npz") if p.is_dir() and not p.is_symlink()]
+    if blocked:
+        raise cli.UsageError(f"cannot replace {str(blocked[0])!r} (a folder stands where saved arrays go): remove "
+                             "it or give another --out")
     cache = folder / ".cache"
     if fresh or not cache.is_dir():
         return

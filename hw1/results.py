@@ -35,7 +35,7 @@ __all__ = ["ResultsError", "DiskFullError", "ResultsFolder", "atomic_path", "wri
            "write_json", "read_json", "file_digest", "safe_name", "inside", "check_grid", "stale_temporary",
            "MAX_GRID_CELLS"]
 
-MAX_GRID_CELLS = 4_000_000  # a pivot of more cells than this is not a grid hw1 wrote (its largest: 61 × 61)
+MAX_GRID_CELLS = 4_000_000  # a pivot of more cells than this (30 MiB of floats) is not a grid hw1 wrote
 SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,150}")
 _TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]+\.tmp")
 
@@ -317,20 +317,20 @@ class Record(dict):
     """A JSON object read from a results folder: a key it lacks is a :class:`ResultsError` naming the file
     (files from another version), not a ``KeyError`` that would pass for a bug of the code reading it."""
 
-    def __init__(self, data: Mapping[str, Any], where: str) -> None:
-        super().__init__({k: _record(v, f"{where}.{k}") for k, v in data.items()})
-        self._where = where
+    def __init__(self, data: Mapping[str, Any], file: str, keys: str = "") -> None:
+        super().__init__({k: _record(v, file, f"{keys}{k}.") for k, v in data.items()})
+        self._file, self._keys = file, keys
 
     def __missing__(self, key: object) -> Any:
-        raise ResultsError(f"{self._where} has no {key!r} (files from another version of the experiment? "
-                           "running it again rewrites them)")
+        raise ResultsError(f"{self._file} has no '{self._keys}{key}' (files from another version of the "
+                           "experiment? running it again rewrites them)")
 
 
-def _record(value: Any, where: str) -> Any:
+def _record(value: Any, file: str, keys: str) -> Any:
     if isinstance(value, dict):
-        return Record(value, where)
+        return Record(value, file, keys)
     if isinstance(value, list):
-        return [_record(v, where) for v in value]
+        return [_record(v, file, keys) for v in value]
     return value
 
 
@@ -364,9 +364,9 @@ class ResultsFolder:
         if bad:
             raise ResultsError(f"{self.folder}: {bad[0]}{f' (and {len(bad) - 1} more)' if len(bad) > 1 else ''}; "
                                "not written by hw1")
-        self.meta = Record(meta, f"{self.folder / 'settings.json'}")
+        self.meta = Record(meta, str(self.folder / "settings.json"))
         self.settings: dict[str, Any] = self.meta["settings"]
-        self.outcome = Record(outcome, f"{outcome_path}")
+        self.outcome = Record(outcome, str(outcome_path))
         if outcome.get("settings_digest") != _digest_or_fail(self.folder / "settings.json"):
             raise ResultsError(f"{self.folder}: settings.json is not the one this run's outcome.json was written "
                                "with (files of two runs); run the experiment again")

@@ -113,6 +113,12 @@ def bad_schema(out: Path, case: str) -> None:
     rehash(folder)
 
 
+def missing_setting(out: Path) -> None:
+    folder = committed(out, "part3_random_labels")
+    edit_json(folder, "settings.json", lambda m: m["settings"].pop("target_train_acc"))
+    rehash(folder)
+
+
 def link_outside(out: Path, experiment: str, name: str, outside: Path) -> None:
     """``out/experiment/name`` as a symbolic link to the folder ``outside`` (which holds a victim file)."""
     folder = committed(out, experiment)
@@ -121,6 +127,13 @@ def link_outside(out: Path, experiment: str, name: str, outside: Path) -> None:
     (target / "victim.npz").write_bytes(b"not hw1's")
     (target / ".victim.npz.1.abc.tmp").write_bytes(b"not hw1's either")
     (folder / name).symlink_to(target, target_is_directory=True)
+
+
+def link_folder(out: Path, outside: Path) -> None:
+    """``out/part2_gradient_norm`` as a link to a folder of someone's figures, which a start would clean."""
+    (outside / "figures").mkdir()
+    (outside / "figures" / "holiday.png").write_bytes(b"someone's picture")
+    (out / "part2_gradient_norm").symlink_to(outside / "figures", target_is_directory=True)
 
 
 def file_where_folder(out: Path, experiment: str, name: str) -> None:
@@ -181,11 +194,15 @@ CASES = {
                                 "not written by hw1") for case in SCHEMA},
     **{f"{case} (plots)": Case(lambda out, o, case=case: bad_schema(out, case), "plots", (), 2,
                                "not written by hw1") for case in SCHEMA},
+    "a setting the view reads is missing (report)": Case(lambda out, o: missing_setting(out), "report", (), 1,
+                                                         "has no 'settings.target_train_acc'"),
     "models is a symbolic link": Case(lambda out, o: link_outside(out, "part2_gradient_norm", "models", o),
                                       "part2_gradient_norm", (), 2, "is a symbolic link"),
     ".cache is a symbolic link, with --fresh": Case(
         lambda out, o: link_outside(out, "part2_gradient_norm", ".cache", o), "part2_gradient_norm", ("--fresh",),
         2, "is a symbolic link"),
+    "the experiment folder is a symbolic link": Case(lambda out, o: link_folder(out, o), "part2_gradient_norm", (),
+                                                     2, "is a symbolic link"),
     ".cache is a file": Case(lambda out, o: file_where_folder(out, "part2_gradient_norm", ".cache"),
                              "part2_gradient_norm", (), 2, "is not a folder"),
     "models is a file, with --save-weights": Case(
@@ -284,6 +301,19 @@ def test_html_from_the_data_reaches_neither_report_md_nor_report_html_as_html(tm
     assert "&lt;script>alert(1)&lt;/script>" in md and "&lt;img src=x onerror=alert(2)>" in md
     assert "[x]\\(javascript:alert(3))" in md  # a link text that cannot take its target
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_a_bug_in_a_view_is_not_passed_off_as_files_from_another_version(tmp_path, monkeypatch):
+    import dataclasses
+    import importlib
+    module = importlib.import_module("hw1.views.part3_random_labels")
+    committed(tmp_path, "part3_random_labels")
+
+    def plots(run):
+        return {}["a key the view's own code lacks"]
+    monkeypatch.setattr(module, "VIEW", dataclasses.replace(module.VIEW, plots=plots))
+    with pytest.raises(KeyError, match="a key the view's own code lacks"):
+        report.document(tmp_path)
 
 
 def test_negative_numbers_in_e_notation_are_values_and_booleans_are_not_counts(capsys):
