@@ -337,8 +337,12 @@ def _read_idx_stream(path: Path, f: BinaryIO, size: int | None) -> np.ndarray:
     memory = _memory_bytes()
     if memory and expected > memory:
         raise DataError(f"{path}: header declares shape {shape}, {expected / 2**30:,.1f} GiB of data, more than "
-                        f"this machine's {memory / 2**30:,.1f} GiB of memory; accepted: an IDX file that fits")
-    buffer = bytearray(expected)
+                        f"the {memory / 2**30:,.1f} GiB of memory available; accepted: an IDX file that fits")
+    try:
+        buffer = bytearray(expected)
+    except MemoryError:
+        raise DataError(f"{path}: header declares shape {shape}, {expected / 2**30:,.1f} GiB of data, which "
+                        "cannot be allocated here; accepted: an IDX file that fits in memory") from None
     view, got = memoryview(buffer), 0
     while got < expected:  # in pieces: a gzip stream is never decompressed beyond what the header declares
         n = f.readinto(view[got:got + (1 << 24)])
@@ -354,7 +358,14 @@ def _read_idx_stream(path: Path, f: BinaryIO, size: int | None) -> np.ndarray:
 
 
 def _memory_bytes() -> int:
-    """The machine's physical memory in bytes (0 where it cannot be read)."""
+    """The memory available to a new allocation, in bytes: Linux's MemAvailable, else the physical memory
+    (0 where neither can be read)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):

@@ -386,3 +386,11 @@ def test_a_start_removes_a_dead_writers_temporary_files_but_never_a_live_writers
         live.kill()
         live.wait()
     FolderLock(folder).release()  # the run released the folder's lock when it finished
+
+
+def test_a_gzip_whose_header_declares_more_than_the_memory_is_refused_before_reading(tmp_path):
+    from hw1.data import DataError, read_idx
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(bytes([0, 0, 0x08, 3]) + struct.pack(">3I", 2**32 - 1, 2**32 - 1, 28)))
+    with pytest.raises(DataError, match=r"header declares shape \(4294967295, 4294967295, 28\), .* GiB of memory"):
+        read_idx(path)
