@@ -15,12 +15,14 @@ import argparse
 import functools
 import math
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 PROFILE_NAMES = ("smoke", "default", "full")
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 DATASETS = ("mnist_bundled", "mnist", "fashion_mnist", "cifar10")
 
 
@@ -29,6 +31,11 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse reads "-1e-1" as an option (its pattern knows "-1" and "-.5" only): a number is a value
+        self._negative_number_matcher = NEGATIVE_NUMBER
+
     def error(self, message: str) -> None:  # one line, not usage + traceback
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         raise SystemExit(2)
@@ -124,8 +131,12 @@ def settings(profiles: dict[str, dict[str, Any]], args: argparse.Namespace) -> d
 
 
 def output_dir(out: str, experiment: str) -> Path:
-    """Create and return ``out/experiment``; an unwritable ``--out`` is a :class:`UsageError`."""
+    """Create and return ``out/experiment``; an unwritable ``--out``, and an experiment folder that is a symbolic
+    link (a run would clean and write where it points), are a :class:`UsageError`."""
     folder = Path(out) / experiment
+    if folder.is_symlink():
+        raise UsageError(f"{str(folder)!r} is a symbolic link; hw1 never follows one where it cleans or writes: "
+                         "give --out a folder whose experiment folders are real folders")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
@@ -151,9 +162,10 @@ def output_dir(out: str, experiment: str) -> Path:
 
 
 def main_guard(main: Callable[..., Any]) -> Callable[..., None]:
-    """Decorate a script's ``main(argv=None)``: user mistakes become one line on stderr and exit code 2,
-    Ctrl-C one line and exit code 130."""
+    """Decorate a script's ``main(argv=None)``: user mistakes become one line on stderr and exit code 2, a full
+    disk one line and exit code 1, Ctrl-C one line and exit code 130."""
     from hw1.data import DataError  # no TensorFlow import
+    from hw1.results import DiskFullError
 
     @functools.wraps(main)
     def wrapper(argv: Sequence[str] | None = None) -> None:
@@ -163,9 +175,16 @@ def main_guard(main: Callable[..., Any]) -> Callable[..., None]:
         except (UsageError, DataError) as err:
             print(f"{prog}: error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
+        except DiskFullError as err:  # not a mistake of the user's: exit code 1
+            print(f"{prog}: error: {err}", file=sys.stderr)
+            raise SystemExit(1) from None
         except KeyboardInterrupt:
             print(f"{prog}: interrupted; finished work is kept, run again to resume", file=sys.stderr)
             raise SystemExit(130) from None
+        finally:  # however main ended, its folder is free for the next run (also in the same process)
+            harness = sys.modules.get("hw1.experiment")
+            if harness is not None:
+                harness.release_locks()
 
     return wrapper
 

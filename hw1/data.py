@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
+import stat
 import struct
+import zlib
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import BinaryIO, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -228,7 +231,7 @@ def _from_folder(name: str, folder: Path, channels: int, classes: int) -> Datase
                         "(train-images-idx3-ubyte[.gz], ...) or one .npz")
     npz = sorted(folder.glob("*.npz"))
     if npz:
-        return _from_npz(name, npz[0], channels, classes)
+        return _from_npz(name, _regular(npz[0]), channels, classes)
     train, test = _find_idx(folder, "train"), _find_idx(folder, "test")
     if not (train and test):
         raise DataError(f"--data-dir {str(folder)!r} has neither an .npz nor the four IDX files "
@@ -245,19 +248,46 @@ def _find_idx(folder: Path, split: str) -> tuple[Path, Path] | None:
     for base in IDX_NAMES[split]:
         candidates = [folder / f"{base}{suffix}" for suffix in ("", ".gz")]
         candidates += [folder / f"{base.replace('-idx', '.idx')}{suffix}" for suffix in ("", ".gz")]
-        existing = [c for c in candidates if c.is_file()]
+        existing = [c for c in candidates if c.exists() or c.is_symlink()]
         if not existing:
             return None
-        found.append(existing[0])
+        found.append(_regular(existing[0]))
     return found[0], found[1]
+
+
+def _regular(path: Path) -> Path:
+    """``path`` if it is a regular file (a link to one is fine); a FIFO, device, socket or folder is refused,
+    never opened (reading a FIFO or /dev/zero would wait or run forever)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as err:
+        raise DataError(f"{path}: cannot be read ({err.strerror or type(err).__name__}); accepted: a regular "
+                        "file") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a folder" if stat.S_ISDIR(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+        raise DataError(f"{path}: is {kind}, not a regular file; accepted: a regular file holding the data")
+    return path
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading, refused unless it is a regular file (checked on the open descriptor, and
+    opened without blocking, so that a FIFO put in its place since :func:`_regular` is refused too)."""
+    fh = os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb")
+    if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+        fh.close()
+        raise DataError(f"{path}: is not a regular file; accepted: a regular file holding the data")
+    return fh
 
 
 def _from_npz(name: str, path: Path, channels: int, classes: int) -> Dataset:
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with _open_regular(path) as fh, np.load(fh, allow_pickle=False) as z:
             arrays = [z[k] for k in ("x_train", "y_train", "x_test", "y_test")]
     except KeyError as err:
         raise DataError(f"{path}: missing array {err}; an .npz needs x_train, y_train, x_test, y_test") from None
+    except DataError:
+        raise
     except Exception as err:
         raise DataError(f"{path}: not a readable .npz ({type(err).__name__}: {err})") from None
     return as_dataset(name, *arrays, channels=channels, classes=classes, source=str(path),
@@ -267,29 +297,79 @@ def _from_npz(name: str, path: Path, channels: int, classes: int) -> Dataset:
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file (gzipped or not) into a numpy array of its declared shape.
 
+    The read is bounded by the header: a file (or a gzip stream, decompressed in pieces) holding more or
+    fewer bytes than its dimensions declare is refused after reading at most one byte more than declared,
+    and a header declaring more than the machine's memory is refused before any data is read.
+
     Raises:
-        DataError: the file is not IDX, or holds fewer bytes than its header declares.
+        DataError: the file is not a regular file or not IDX, its data are not the size its header declares,
+            or that size exceeds the machine's memory.
     """
     path = Path(path)
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        with _open_regular(_regular(path)) as fh:
+            if path.suffix != ".gz":
+                return _read_idx_stream(path, fh, os.fstat(fh.fileno()).st_size)
+            with gzip.GzipFile(fileobj=fh) as f:
+                return _read_idx_stream(path, f, None)
+    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
         raise DataError(f"{path}: cannot read ({type(err).__name__}: {err}); the file is corrupt or truncated") \
             from None
+
+
+def _read_idx_stream(path: Path, f: BinaryIO, size: int | None) -> np.ndarray:
+    """The array of the IDX stream ``f``, of ``size`` bytes if known (a plain file; None for a gzip stream)."""
     dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in dtypes:
+    magic = f.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in dtypes:
         raise DataError(f"{path}: not an IDX file (bad magic number)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
+    ndim = magic[3]
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
         raise DataError(f"{path}: truncated IDX header")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    dtype = np.dtype(dtypes[raw[2]])
+    shape = struct.unpack(f">{ndim}I", dims)
+    dtype = np.dtype(dtypes[magic[2]])
     expected = math.prod(shape) * dtype.itemsize
-    if len(raw) - header != expected:
+    header = 4 + 4 * ndim
+    if size is not None and size - header != expected:
         raise DataError(f"{path}: truncated or corrupt IDX file: header declares shape {shape} "
-                        f"({expected} bytes of data), file has {len(raw) - header}")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+                        f"({expected} bytes of data), file has {size - header}")
+    memory = _memory_bytes()
+    if memory and expected > memory:
+        raise DataError(f"{path}: header declares shape {shape}, {expected / 2**30:,.1f} GiB of data, more than "
+                        f"the {memory / 2**30:,.1f} GiB of memory available; accepted: an IDX file that fits")
+    try:
+        buffer = bytearray(expected)
+    except MemoryError:
+        raise DataError(f"{path}: header declares shape {shape}, {expected / 2**30:,.1f} GiB of data, which "
+                        "cannot be allocated here; accepted: an IDX file that fits in memory") from None
+    view, got = memoryview(buffer), 0
+    while got < expected:  # in pieces: a gzip stream is never decompressed beyond what the header declares
+        n = f.readinto(view[got:got + (1 << 24)])
+        if not n:
+            break
+        got += n
+    extra = len(f.read(1)) if got == expected else 0
+    if got != expected or extra:
+        held = f"{got} bytes" if not extra else "more"
+        raise DataError(f"{path}: truncated or corrupt IDX file: header declares shape {shape} "
+                        f"({expected} bytes of data), file has {held}")
+    return np.frombuffer(buffer, dtype=dtype).reshape(shape)
+
+
+def _memory_bytes() -> int:
+    """The memory available to a new allocation, in bytes: Linux's MemAvailable, else the physical memory
+    (0 where neither can be read)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:

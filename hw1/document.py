@@ -131,12 +131,41 @@ def blocks(doc: Document) -> list[tuple]:
 
 # ---------------------------------------------------------------- Markdown
 
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+_TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?])")  # what can start an HTML tag, comment or autolink in CommonMark
+
+
+def md_text(text: object) -> str:
+    """``text`` for Markdown, with no raw HTML and no link target from the data, as :func:`_inline` escapes it
+    for HTML: a ``<`` that could open a tag, comment or autolink becomes ``&lt;``, backslashes and stray
+    backticks are escaped, ``](`` cannot join a link text to a target, and a line break becomes a space (no
+    block structure from the data). `Code` spans are kept, except one holding such a ``<`` (which a code span
+    could not escape): it becomes plain, escaped text.
+
+    Example:
+        >>> md_text("<img src=x onerror=alert(1)> [x](javascript:alert(1)) a < b `c` `<b>`")
+        '&lt;img src=x onerror=alert(1)> [x]\\\\(javascript:alert(1)) a < b `c` &lt;b>'
+    """
+    text = str(text).replace("\r", " ").replace("\n", " ")
+    out, last = [], 0
+    for span in _CODE_SPAN.finditer(text):
+        code = span.group(0) if not _TAG_OPEN.search(span.group(1)) else _md_plain(span.group(1))
+        out += [_md_plain(text[last:span.start()]), code]
+        last = span.end()
+    return "".join([*out, _md_plain(text[last:])])
+
+
+def _md_plain(text: str) -> str:
+    text = text.replace("\\", "\\\\").replace("`", "\\`")
+    return _TAG_OPEN.sub("&lt;", text).replace("](", "]\\(")
+
+
 def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return md_text(text).replace("|", "\\|")
 
 
 def md_table(table: Table) -> str:
-    out = [f"**{table.title}**", ""] if table.title else []
+    out = [f"**{md_text(table.title)}**", ""] if table.title else []
     out += ["| " + " | ".join(map(_md_cell, table.header)) + " |", "|" + "---|" * len(table.header)]
     out += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in table.rows]
     return "\n".join(out) + "\n"
@@ -144,38 +173,41 @@ def md_table(table: Table) -> str:
 
 def md_note(note: Note) -> str:
     label = VERDICT_LABEL.get(note.verdict)
-    return f"- **{label}** {note.text}" if label else f"- {note.text}"
+    return f"- **{label}** {md_text(note.text)}" if label else f"- {md_text(note.text)}"
 
 
 def markdown(doc: Document) -> str:
+    """The document as Markdown; every text from the data passes :func:`md_text` (no raw HTML, no link)."""
+    t = md_text
     out: list[str] = []
     for block in blocks(doc):
         kind = block[0]
         if kind == "title":
-            out += [f"# {block[1]}", ""]
+            out += [f"# {t(block[1])}", ""]
         elif kind == "meta":
-            out.append(f"{block[1]}  ")
+            out.append(f"{t(block[1])}  ")
         elif kind == "table":
             out += ["", md_table(block[1])]
         elif kind == "contents":
-            out += ["## Contents", ""] + [f"{i}. [{s.key} {s.title}](#{s.anchor}) — {s.status}"
+            out += ["## Contents", ""] + [f"{i}. [{t(s.key)} {t(s.title)}](#{s.anchor}) — {t(s.status)}"
                                           for i, s in enumerate(block[1], 1)] + [""]
         elif kind == "h2":
-            out += ["", f"## {block[1]}", ""]
+            out += ["", f"## {t(block[1])}", ""]
         elif kind == "h3":
-            out += ["", f"### {block[1]}", ""]
+            out += ["", f"### {t(block[1])}", ""]
         elif kind == "conclusion":
             c, number = block[1], block[2]
-            fig = f" ([Figure {number}]({c.figure.path}): {c.figure.title}.)" if c.figure and number else ""
-            out += [f"- **[{c.section.key}](#{c.section.anchor})** {c.text}{fig}"]
+            fig = f" ([Figure {number}]({c.figure.path}): {t(c.figure.title)}.)" if c.figure and number else ""
+            out += [f"- **[{t(c.section.key)}](#{c.section.anchor})** {t(c.text)}{fig}"]
         elif kind == "flagged":
-            out += [f"- [{s.key}](#{s.anchor}): {flag_text(n)}" for s, n in block[1]] or [f"- {block[2]}"]
+            out += [f"- [{t(s.key)}](#{s.anchor}): {t(flag_text(n))}" for s, n in block[1]] or [f"- {t(block[2])}"]
         elif kind in ("missing", "error"):
-            out += ["", block[1], ""]
+            out += ["", t(block[1]), ""]
         elif kind == "figure":
             fig, number = block[1], block[2]
-            out += ([f"![{fig.title}]({fig.path})", ""] if fig.exists else [f"(figure file `{fig.path}` missing)", ""])
-            out += [f"*Figure {number}. {fig.title}.* {fig.caption}", ""]
+            out += ([f"![{t(fig.title)}]({fig.path})", ""] if fig.exists
+                    else [f"(figure file `{fig.path}` missing)", ""])
+            out += [f"*Figure {number}. {t(fig.title)}.* {t(fig.caption)}", ""]
         elif kind == "notes":
             out += [f"\n{md_table(n)}" if isinstance(n, Table) else md_note(n) for n in block[1]]
     return "\n".join(out).strip() + "\n"

@@ -11,10 +11,12 @@ A script holds the protocol; this module holds the rest::
         run.finish({"history.csv": table}, outcome={...})
 
 :func:`start` parses and validates the arguments BEFORE TensorFlow is imported (a typo costs
-no start-up time), then loads TensorFlow quietly and makes its ops deterministic. The
+no start-up time), then loads TensorFlow quietly and makes its ops deterministic. Before
+that it refuses a folder it could not clean or write safely (:func:`check_folder`: symbolic links,
+files where folders go) and takes the folder's lock (:class:`FolderLock`: one run per folder). The
 first :meth:`Run.step` (or :meth:`Run.finish`) marks the folder as holding an unfinished run:
-it removes ``outcome.json``, the figures, the saved arrays (``models/*.npz``) and leftover
-temporary files of an earlier run.
+it removes ``outcome.json``, the figures, the saved arrays (``models/*.npz``) and the temporary
+files that dead writers left.
 :meth:`Run.finish` writes the CSVs, ``settings.json`` (inputs only) and then ``outcome.json``
 (what came out, and the digest of every CSV), so a folder is one finished run or says that
 it is not; the figures are drawn last, from those files. This module does not import TensorFlow at import time.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -40,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from hw1 import cli
-from hw1.results import atomic_path, file_digest, write_csv, write_json
+from hw1.results import atomic_path, file_digest, stale_temporary, write_csv, write_json
 
 PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas", "matplotlib", "scikit-learn", "scipy",
             "mlxtend")
@@ -115,10 +118,14 @@ class RunCache:
 
     def __init__(self, folder: str | os.PathLike, fingerprint: dict[str, Any], fresh: bool = False) -> None:
         self.root = Path(folder) / ".cache"
-        if fresh and self.root.exists():
-            shutil.rmtree(self.root)
         digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=_json_value).encode()).hexdigest()
         self.folder = self.root / digest[:16]
+        for path in (self.root, self.folder):  # checked by start() already; a link made since is refused too
+            if path.is_symlink():
+                raise cli.UsageError(f"{path} is a symbolic link; hw1 never follows one where it cleans or "
+                                     "writes: remove the link or give another --out")
+        if fresh and self.root.exists():
+            shutil.rmtree(self.root)
 
     def _path(self, key: str) -> Path:
         return self.folder / f"{key}.npz"
@@ -133,7 +140,8 @@ class RunCache:
         if not path.exists():
             arrays: dict[str, Any] = {}
             structure = _encode(compute(), arrays)
-            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            needed = len(json.dumps(structure)) + sum(np.asarray(a).nbytes for a in arrays.values())
+            with atomic_path(path, needed=needed) as tmp, open(tmp, "wb") as fh:
                 np.savez(fh, __structure__=np.array(json.dumps(structure)), **arrays)
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -203,10 +211,12 @@ class Run:
         progress: prints a line to stderr.
     """
 
-    def __init__(self, name: str, args: argparse.Namespace, settings: dict[str, Any], folder: Path) -> None:
+    def __init__(self, name: str, args: argparse.Namespace, settings: dict[str, Any], folder: Path,
+                 lock: FolderLock | None = None) -> None:
         self.name, self.args, self.settings, self.folder = name, args, settings, folder
         self.progress = Progress(name)
         self._cache: RunCache | None = None
+        self._lock = lock
 
     @property
     def seed(self) -> int:
@@ -217,8 +227,9 @@ class Run:
         if self._cache is None:
             with contextlib.suppress(FileNotFoundError):
                 (self.folder / "outcome.json").unlink()
-            for stale in [*self.folder.glob("*.png"), *self.folder.glob(".*.tmp"), *self.folder.glob("models/*.npz"),
-                          *self.folder.glob("models/.*.tmp")]:
+            temporary = [*self.folder.glob(".*.tmp"), *self.folder.glob("models/.*.tmp")]
+            for stale in [*self.folder.glob("*.png"), *self.folder.glob("models/*.npz"),
+                          *filter(stale_temporary, temporary)]:  # never a live writer's temporary file
                 with contextlib.suppress(FileNotFoundError):
                     stale.unlink()
             fingerprint = {"settings": self.settings, "seed": self.seed, "profile": self.args.profile}
@@ -233,8 +244,9 @@ class Run:
         """Write ``arrays`` (e.g. trained weights) atomically to ``models/<name>.npz``, from which the measured
         numbers can be recomputed. (A run that starts removes the ``models/*.npz`` of an earlier run.)"""
         path = self.folder / "models" / f"{name}.npz"
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+        arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        with atomic_path(path, needed=sum(a.nbytes for a in arrays.values())) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
         return path
 
     def finish(self, tables: dict[str, pd.DataFrame], outcome: dict[str, Any] | None = None) -> list[Path]:
@@ -263,7 +275,75 @@ class Run:
 
         figures = plots.draw(self.name, self.folder)
         self.progress(f"wrote {', '.join(tables)} and {len(figures)} figure(s) to {self.folder}")
+        if self._lock is not None:
+            self._lock.release()
         return figures
+
+
+class FolderLock:
+    """An exclusive lock on an experiment's folder (``flock`` on the folder itself: no lock file to leave
+    behind), held while a run writes there, so that a second run on the same folder is refused in one line
+    instead of removing the first one's files. Released by :meth:`release`, or when the process ends."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._fd: int | None = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.release()
+            raise cli.UsageError(f"another run is writing to {folder} (it holds the folder's lock); wait for it "
+                                 "to finish or give another --out") from None
+        _HELD.append(self)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the lock
+            self._fd = None
+        with contextlib.suppress(ValueError):
+            _HELD.remove(self)
+
+    def __del__(self) -> None:
+        self.release()
+
+
+_HELD: list[FolderLock] = []  # the locks this process holds
+
+
+def release_locks() -> None:
+    """Release every folder lock this process holds (a script's ``main`` has ended, however it ended)."""
+    for lock in list(_HELD):
+        lock.release()
+
+
+def check_folder(folder: Path, fresh: bool = False) -> None:
+    """Refuse, before any work and before anything is deleted, an experiment folder a run could not clean or
+    write safely: ``.cache`` or ``models`` that are symbolic links (a run would delete or write files where
+    they point) or not folders, and (unless ``fresh`` starts over) a resume cache holding links or files where
+    its step folders go.
+
+    Raises:
+        hw1.cli.UsageError: one line naming the path and what to do.
+    """
+    for name, holds in ((".cache", "the resume cache"), ("models", "the saved arrays")):
+        path = folder / name
+        if path.is_symlink():
+            raise cli.UsageError(f"{path} is a symbolic link; hw1 never follows one where it cleans or writes "
+                                 f"({holds} go there): remove the link or give another --out")
+        if path.exists() and not path.is_dir():
+            raise cli.UsageError(f"{path} is not a folder, but {holds} go there: remove it or give another --out")
+    blocked = [p for p in (folder / "models").glob("*.npz") if p.is_dir() and not p.is_symlink()]
+    if blocked:
+        raise cli.UsageError(f"cannot replace {str(blocked[0])!r} (a folder stands where saved arrays go): remove "
+                             "it or give another --out")
+    cache = folder / ".cache"
+    if fresh or not cache.is_dir():
+        return
+    for entry in [*cache.iterdir(), *(f for d in cache.iterdir() if d.is_dir() and not d.is_symlink()
+                                      for f in d.iterdir())]:
+        if entry.is_symlink() or (entry.parent == cache and not entry.is_dir()):
+            raise cli.UsageError(f"the resume cache holds {entry}, which hw1 did not write (a symbolic link or "
+                                 "a file where a folder goes); run again with --fresh to start over")
 
 
 def start(name: str, parser: argparse.ArgumentParser, profiles: dict[str, dict[str, Any]],
@@ -278,15 +358,22 @@ def start(name: str, parser: argparse.ArgumentParser, profiles: dict[str, dict[s
         check: validates the merged settings; raises :class:`hw1.cli.UsageError` for a bad combination.
 
     Returns:
-        The :class:`Run`. TensorFlow is imported (quietly) and its ops are deterministic.
+        The :class:`Run`. TensorFlow is imported (quietly) and its ops are deterministic. The run holds the
+        folder's lock (:class:`FolderLock`) until it finishes.
+
+    Raises:
+        hw1.cli.UsageError: bad arguments, an output folder that cannot be written or cleaned safely
+            (:func:`check_folder`), or another live run writing to the same folder.
     """
     args = parser.parse_args(argv)
     settings = cli.settings(profiles, args)
     if check is not None:
         check(settings)
     folder = cli.output_dir(args.out, name)
+    check_folder(folder, fresh=args.fresh)  # what would block writing is found before any training
+    lock = FolderLock(folder)
     cli.quiet_tensorflow()
     import tensorflow as tf
 
     tf.config.experimental.enable_op_determinism()  # same seed, same numbers
-    return Run(name, args, settings, folder)
+    return Run(name, args, settings, folder, lock)

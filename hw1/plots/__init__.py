@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from hw1.results import ResultsError, ResultsFolder, atomic_path
+from hw1.results import ResultsError, ResultsFolder, atomic_path, inside
 
 if TYPE_CHECKING:
     from hw1.views import Plot
@@ -43,7 +43,7 @@ def render(plot: Plot, folder: str | Path) -> Path:
         fig.text(0.5, 0.01, wrapped, ha="center", va="bottom", fontsize=CAPTION_FONT, color="0.3")
         bottom = (0.1 + 0.16 * lines) / plot.size[1]
         fig.tight_layout(rect=(0, bottom, 1, 1))
-        path = Path(folder) / plot.file
+        path = inside(folder, plot.file)  # a name from the data cannot lead out of the folder
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png")
     return path
@@ -62,7 +62,11 @@ def draw_all(root: str | Path) -> tuple[dict[str, list[Path]], dict[str, str]]:
 
     Returns:
         ``(drawn, skipped)``: the figure paths per experiment, and one reason per experiment
-        whose folder exists but could not be drawn (unfinished, mixed or damaged files).
+        whose folder exists but could not be drawn (unfinished, mixed or damaged files, or files that do not
+        have the schema hw1 writes).
+
+    Raises:
+        hw1.results.DiskFullError: the device is full (drawing the others could not succeed either).
     """
     from hw1.views import views
 
@@ -74,11 +78,8 @@ def draw_all(root: str | Path) -> tuple[dict[str, list[Path]], dict[str, str]]:
             continue
         try:
             drawn[v.experiment] = draw(v.experiment, folder)
-        except ResultsError as err:
+        except ResultsError as err:  # unfinished, mixed, damaged or not hw1's files; a bug of a view is raised
             skipped[v.experiment] = str(err)
-        except (KeyError, ValueError, TypeError, IndexError) as err:  # files of another version of the script
-            skipped[v.experiment] = (f"{type(err).__name__}: {err} (files from another version of "
-                                     f"experiments/{v.experiment}.py? running it again rewrites them)")
     return drawn, skipped
 
 

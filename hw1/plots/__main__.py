@@ -2,7 +2,8 @@
 
 Each experiment is drawn on its own: a folder that cannot be drawn (unfinished run, files of
 two runs, damaged CSV) is reported in one line and the others are still drawn. Exit status:
-0 when every experiment found was drawn, 1 when some could not be, 2 when none could.
+0 when every experiment found was drawn, 1 when some could not be (or the disk is full), 2 when none
+could.
 """
 
 from __future__ import annotations
@@ -12,13 +13,18 @@ import sys
 from typing import Sequence
 
 from hw1.plots import draw_all
+from hw1.results import DiskFullError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hw1.plots", description=__doc__.splitlines()[0])
     parser.add_argument("dir", nargs="?", default="results", help="results folder (default: results)")
     args = parser.parse_args(argv)
-    drawn, skipped = draw_all(args.dir)
+    try:
+        drawn, skipped = draw_all(args.dir)
+    except DiskFullError as err:
+        print(f"hw1.plots: error: {err}", file=sys.stderr)
+        return 1
     for experiment, paths in drawn.items():
         print(f"{experiment}: {len(paths)} figure(s)")
         for path in paths:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from hw1.document import Note, Table
-from hw1.results import ResultsFolder
+from hw1.results import ResultsError, ResultsFolder, safe_name
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure as MplFigure
@@ -41,6 +41,11 @@ class Plot:
     caption: str
     draw: Callable[["MplFigure"], None]
     size: tuple[float, float] = (7.0, 4.6)
+
+    def __post_init__(self) -> None:
+        # a file name built from a name in the data (a function, a plane, a pair) must stay in the folder
+        if not safe_name(self.file, "the figure file").endswith(".png"):
+            raise ResultsError(f"the figure file {self.file!r} does not end in .png; not written by hw1")
 
 
 @dataclass(frozen=True)

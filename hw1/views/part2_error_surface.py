@@ -8,7 +8,7 @@ import pandas as pd
 from hw1.document import Note, Table
 from hw1.plots import legend_under
 from hw1.prose import num, pct, times
-from hw1.results import ResultsFolder
+from hw1.results import ResultsFolder, check_grid
 from hw1.views import Plot, Task, View
 from hw1.views.common import architecture_text, dataset_rows, settings_table, training_rows
 
@@ -39,6 +39,7 @@ def planes(run: ResultsFolder) -> dict[str, dict]:
     """Per plane in grid.csv: its rows, the lowest point, the border's mean loss, the centre's loss."""
     out = {}
     for name, part in _grid(run).groupby("directions", sort=False):
+        check_grid(part, "beta", "alpha", f"{run.folder / 'grid.csv'} (plane {name!r})", complete=True)
         finite = part[np.isfinite(part["train_loss"])]
         a, b = part["alpha"].abs(), part["beta"].abs()
         centre = part[(part["alpha"] == 0) & (part["beta"] == 0)]["train_loss"]

@@ -18,7 +18,7 @@ from hw1 import evidence as ev
 from hw1.document import Note, Table
 from hw1.evidence import Evidence
 from hw1.prose import num, pct
-from hw1.results import ResultsFolder
+from hw1.results import ResultsFolder, check_grid
 from hw1.views import Plot, Task, View
 from hw1.views.common import diverged_note, live, settings_table
 
@@ -256,6 +256,7 @@ def comment(run: ResultsFolder) -> list[Note | Table]:
         return notes + [Note("Every run diverged: there is nothing to measure.", "warning")]
     st = all_stats(run)
     stages = run.csv("stages.csv", ["activation", "run", "stage", "train_loss"])
+    check_grid(stages, ["activation", "run"], "stage", run.folder / "stages.csv")
     wide = stages.pivot_table(index=["activation", "run"], columns="stage", values="train_loss")
     change = wide["grad_norm"] / wide["loss"] - 1
     notes.append(Note("Where ‖∇L‖² minimization left the runs: " + "; ".join(
