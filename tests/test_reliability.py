@@ -45,10 +45,25 @@ def start_and_kill_after_first_step(script: str, out: Path, *args: str) -> bool:
     return killed
 
 
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory) -> Path:
+    """Every script's smoke run (seed 3) by ``python -m hw1.runner``: all in one Python process, as run_all.sh."""
+    out = tmp_path_factory.mktemp("one_process")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", HW1_NO_NETWORK="1",
+               PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "offline"), str(ROOT)]))
+    proc = subprocess.run([sys.executable, "-m", "hw1.runner", "--profile", "smoke", "--out", str(out), "--seed", "3",
+                           "--", *SCRIPTS], env=env, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"[run_all] {len(SCRIPTS)} experiments in" in proc.stderr
+    return out
+
+
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_same_seed_and_a_killed_then_resumed_run_give_identical_csvs(script, tmp_path):
+def test_same_seed_and_a_killed_then_resumed_run_give_identical_csvs(script, tmp_path, one_process):
     whole = run_script(script, "--profile", "smoke", "--out", str(tmp_path / "whole"), "--seed", "3")
     assert whole.returncode == 0, whole.stderr[-2000:]
+    alone = csv_bytes(tmp_path / "whole" / script)
+    assert alone and alone == csv_bytes(one_process / script), "one process for all gives each script's own CSVs"
     start_and_kill_after_first_step(script, tmp_path / "killed", "--seed", "3")
     resumed = run_script(script, "--profile", "smoke", "--out", str(tmp_path / "killed"), "--seed", "3")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -202,3 +217,14 @@ def test_run_all_rejects_bad_flags_and_lists_every_experiment(tmp_path):
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     help_text = subprocess.run(["bash", str(ROOT / "run_all.sh"), "--help"], capture_output=True, text=True)
     assert all(name in help_text.stdout for name in SCRIPTS)
+
+
+def test_the_runner_reports_a_failing_experiment_and_runs_the_next(tmp_path, capsys):
+    from hw1 import runner
+
+    code = runner.main(["--profile", "smoke", "--out", str(tmp_path), "--seed", "notanumber", "--",
+                        "part2_gradient_norm", "part2_gradient_norm"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("[run_all] part2_gradient_norm failed (exit code 2)") == 2
+    assert "failed: part2_gradient_norm, part2_gradient_norm" in err
