@@ -35,7 +35,8 @@ import tensorflow as tf
 
 from hw1 import krylov, spectrum
 from hw1.adapt import DTYPES, check_argument, check_backend, make_problem, resolve_loss
-from hw1.core import forward, labels_as, per_sample_loss
+from hw1.core import labels_as
+from hw1.curvature_graphs import graphs as _graphs
 from hw1.hessian import array_batches, in_dtype
 
 __all__ = ["Curvature", "curvature", "CURVATURES", "TRACE_METHODS", "check_backend"]
@@ -154,66 +155,14 @@ class Curvature:
         in_dtype(self.model, self._dtype_name)  # a float twin's non-trainable state follows the model's
         self._set_point(current if weights is None else weights)
 
-    def _weights(self, theta: tf.Tensor, rest: Sequence[tf.Tensor]) -> list[tf.Tensor]:
-        pieces = iter([tf.reshape(p, s) for p, s in zip(tf.split(theta, self.sizes), self.shapes)])
-        others = iter(rest)
-        block = set(self.index)
-        count = len(self.index) + len(rest)
-        return [next(pieces) if i in block else next(others) for i in range(count)]
-
     def _build(self) -> None:
-        view, loss, kind = self.problem.view, self.problem.loss, self.kind
-
-        def loss_sum(theta, rest, x, y):
-            return tf.reduce_sum(per_sample_loss(forward(view, self._weights(theta, rest), x), y, loss))
-
-        def gradient_sum(theta, rest, x, y):
-            with tf.GradientTape() as tape:
-                tape.watch(theta)
-                value = loss_sum(theta, rest, x, y)
-            return value, tape.gradient(value, theta)
-
-        def hessian_product(theta, v, rest, x, y):
-            with tf.GradientTape() as outer:
-                outer.watch(theta)
-                _, grad = gradient_sum(theta, rest, x, y)
-                directional = tf.reduce_sum(grad * tf.stop_gradient(v))
-            return outer.gradient(directional, theta)
-
-        def gauss_newton_product(theta, v, rest, x, y):
-            with tf.GradientTape() as tape:
-                tape.watch(theta)
-                with tf.autodiff.ForwardAccumulator(theta, v) as accumulator:
-                    z = forward(view, self._weights(theta, rest), x)
-            jv = accumulator.jvp(z, unconnected_gradients=tf.UnconnectedGradients.ZERO)  # J·v
-            return tape.gradient(z, theta, output_gradients=self._output_curvature(tf.stop_gradient(z), y, jv))
-
-        product = hessian_product if kind == "hessian" else gauss_newton_product
         first_x, first_y = next(iter(self._batches()))
-        x_spec = tf.TensorSpec([None, *first_x.shape[1:]], view.compute_dtype)
-        y_spec = tf.TensorSpec([None, *np.shape(first_y)[1:]], self.dtype if loss == "mse" else tf.int32)
-        theta_spec = tf.TensorSpec([self.n], self.dtype)
-        rest_spec = [tf.TensorSpec(r.shape, self.dtype) for r in self._rest]
-        if self.strategy is None:
-            self._product = tf.function(product, input_signature=[theta_spec, theta_spec, rest_spec, x_spec, y_spec])
-            self._gradient = tf.function(gradient_sum, input_signature=[theta_spec, rest_spec, x_spec, y_spec])
+        graphs = _graphs(self.problem.view, self.problem.loss, self.kind, tuple(self.index),
+                         tuple(first_x.shape[1:]), tuple(np.shape(first_y)[1:]))
+        if self.strategy is None:  # compiled once per (model view, loss, kind, block, input shape), kept on the view
+            self._product, self._gradient = graphs.compiled_product, graphs.compiled_gradient
         else:
-            self._product = self._distributed(product)
-            self._gradient = self._distributed(gradient_sum)
-
-    def _output_curvature(self, z: tf.Tensor, y: tf.Tensor, jv: tf.Tensor) -> tf.Tensor:
-        """H_out·(J·v) per sample: the Hessian of the loss in the outputs z (GGN), or r·rᵀ with r = ∂ℓ/∂z (Fisher)."""
-        if self.problem.loss == "mse":
-            scale = 2.0 / tf.cast(tf.shape(z)[-1], z.dtype)  # ℓ = mean over K outputs of (z − y)²
-            if self.kind == "ggn":
-                return scale * jv
-            residual = scale * (z - y)
-        else:
-            p = tf.nn.softmax(z)  # ℓ = −log softmax(z)_y
-            if self.kind == "ggn":
-                return p * jv - p * tf.reduce_sum(p * jv, -1, keepdims=True)
-            residual = p - tf.one_hot(y, tf.shape(z)[-1], dtype=z.dtype)
-        return residual * tf.reduce_sum(residual * jv, -1, keepdims=True)
+            self._product, self._gradient = self._distributed(graphs.product), self._distributed(graphs.gradient_sum)
 
     def _distributed(self, fn: Any) -> Any:
         """``fn(*args, x, y)`` with each chunk split across the strategy's replicas and the sums reduced."""
