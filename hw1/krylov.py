@@ -46,7 +46,7 @@ class Basis:
     def append(self, q: tf.Tensor) -> None:
         if self.count % BLOCK == 0:
             self.blocks.append(tf.Variable(tf.zeros([BLOCK, self.n], self.dtype), trainable=False))
-        self.blocks[-1][self.count % BLOCK].assign(q)
+        self.blocks[-1].scatter_update(tf.IndexedSlices(q[None], tf.constant([self.count % BLOCK])))  # in place
         self.count += 1
 
     def orthogonalize(self, w: tf.Tensor) -> tf.Tensor:
