@@ -47,7 +47,7 @@ __all__ = ["evaluate", "gradient_norm", "hessian_eigenvalues", "hessian_trace", 
            "TraceEstimate", "SpectralDensity"]
 
 class TraceEstimate(NamedTuple):
-    """Hutchinson's estimate of tr(H) and its standard error (the probes' spread / √probes)."""
+    """An estimate of tr(H) (Hutchinson or Hutch++), its standard error (the probes' spread / √probes), the products."""
 
     trace: float
     stderr: float
