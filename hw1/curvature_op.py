@@ -114,7 +114,6 @@ class Curvature:
             _check_splittable(model, loss, curvature)
         self.model, self.kind, self.strategy, self._dtype_name = model, curvature, strategy, dtype
         self.problem = make_problem(model, data, loss, weights, dtype)
-        self._given_weights = weights is not None
         self.index = _block(model, variables)
         view = self.problem.view
         self.dtype = view.trainable_variables[0].dtype
