@@ -7,6 +7,9 @@ your data (``(x, y)`` arrays or a ``tf.data.Dataset``); see :mod:`hw1.measure`:
 - :func:`hessian_eigenvalues` (Lanczos, top-k), :func:`hessian_trace` (Hutchinson),
   :func:`hessian_density` (stochastic Lanczos quadrature) with :func:`plot_density`,
   :func:`exact_hessian` and :func:`minimal_ratio` (small models);
+- :func:`curvature`: a reusable :class:`Curvature` operator (Hessian, Gauss–Newton or Fisher, whole
+  or a block of layers) with eigenvalues and eigenvectors, Hutch++ trace and density, traced once;
+  :class:`CurvatureCallback` logs its measures during ``model.fit``;
 - :func:`sensitivity` (‖∂p/∂x‖_F), :func:`sharpness` (Keskar ε-sharpness),
   :func:`interpolate` (loss along θa → θb), :func:`loss_surface` (1-D / 2-D, filter-normalized).
 
@@ -27,12 +30,14 @@ from typing import Any
 
 __all__ = ["evaluate", "gradient_norm", "hessian_eigenvalues", "hessian_trace", "hessian_density", "exact_hessian",
            "minimal_ratio", "sensitivity", "sharpness", "interpolate", "loss_surface", "plot_density",
-           "TraceEstimate", "SpectralDensity"]
+           "TraceEstimate", "SpectralDensity", "curvature", "Curvature", "CurvatureCallback"]
+
+_HOMES = {"curvature": "hw1.curvature_op", "Curvature": "hw1.curvature_op", "CurvatureCallback": "hw1.callback"}
 
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        return getattr(importlib.import_module("hw1.measure"), name)
+        return getattr(importlib.import_module(_HOMES.get(name, "hw1.measure")), name)
     raise AttributeError(f"module 'hw1' has no attribute {name!r}")
 
 

@@ -124,6 +124,7 @@ def resolve_loss(model: keras.Model, loss: Any) -> _Loss:
 
 
 def check_model(model: Any) -> None:
+    check_backend()
     if not isinstance(model, keras.Model):
         raise TypeError(f"model is a {type(model).__name__}; hw1 measures keras.Model instances")
     if not model.built or not model.trainable_variables:
@@ -306,3 +307,8 @@ def check_argument(name: str, value: Any, ok: bool, accepted: str) -> None:
         raise ValueError(f"{name}={value!r}; {accepted}")
 
 
+def check_backend() -> None:
+    """Refuse a Keras running on another backend than TensorFlow (hw1 differentiates with tf.GradientTape)."""
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(f"Keras runs on the {keras.backend.backend()!r} backend; hw1 measures models on the "
+                         "'tensorflow' backend (set KERAS_BACKEND=tensorflow before importing keras)")

@@ -40,13 +40,14 @@ from hw1.adapt import (DTYPES, DataChunks, MAX_EXACT_PARAMS, Problem, check_argu
                        make_problem, model_view, outputs_are_probabilities, resolve_loss,
                        trial_call, weights_of)
 from hw1.core import Evaluator, evaluator, stack
+from hw1.curvature_op import Curvature
 
 __all__ = ["evaluate", "gradient_norm", "hessian_eigenvalues", "hessian_trace", "hessian_density", "exact_hessian",
            "minimal_ratio", "sensitivity", "sharpness", "interpolate", "loss_surface", "plot_density",
            "TraceEstimate", "SpectralDensity"]
 
 class TraceEstimate(NamedTuple):
-    """Hutchinson's estimate of tr(H) and its standard error (the probes' spread / √probes)."""
+    """An estimate of tr(H) (Hutchinson or Hutch++), its standard error (the probes' spread / √probes), the products."""
 
     trace: float
     stderr: float
@@ -138,13 +139,11 @@ def gradient_norm(model: keras.Model, data: Any, *, loss: Any = None, weights: S
 
 # ---------------------------------------------------------------- curvature
 
-def _operator(problem: Problem) -> tuple[spectrum.MatVec, int]:
-    return hessian.hvp_operator(problem.view, problem.weights, problem.batches, problem.loss)
-
-
 def hessian_eigenvalues(model: keras.Model, data: Any, k: int = 1, *, which: str = "largest", rtol: float = 1e-3,
                         max_iterations: int = 300, seed: int = 0, loss: Any = None,
-                        weights: Sequence[Any] | None = None, dtype: str | None = None) -> np.ndarray:
+                        weights: Sequence[Any] | None = None, dtype: str | None = None, return_vectors: bool = False,
+                        curvature: str = "hessian", variables: Sequence[Any] | None = None, batch_size: int = 8192,
+                        strategy: tf.distribute.Strategy | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The ``k`` largest (or smallest) eigenvalues of the Hessian of the full-data mean loss.
 
     Lanczos with full reorthogonalization on Hessian-vector products (double back-propagation,
@@ -157,11 +156,14 @@ def hessian_eigenvalues(model: keras.Model, data: Any, k: int = 1, *, which: str
         k: how many eigenvalues.
         which: "largest" (most positive first) or "smallest" (most negative first).
         rtol: relative tolerance (above).
-        max_iterations: at most this many Hessian-vector products; not converged raises RuntimeError.
+        max_iterations: at most this many Hessian-vector products; not converged: the values found,
+            with a RuntimeWarning.
         seed: seeds the start vector.
+        return_vectors: also return the (k, n) unit eigenvectors (flattened ``model.trainable_weights`` order).
+        curvature, variables, batch_size, strategy: as in :func:`hw1.curvature` (C for H then).
 
     Returns:
-        float64 array of the k eigenvalues.
+        float64 array of the k eigenvalues (with ``return_vectors``: ``(values, vectors)``).
 
     Example:
         >>> hw1.hessian_eigenvalues(model, (x_train, y_train), k=3)    # doctest: +SKIP
@@ -172,16 +174,14 @@ def hessian_eigenvalues(model: keras.Model, data: Any, k: int = 1, *, which: str
     check_argument("rtol", rtol, isinstance(rtol, (int, float)) and 0 < rtol < 1, "rtol must be in (0, 1)")
     check_argument("max_iterations", max_iterations, isinstance(max_iterations, (int, np.integer)) and max_iterations >= 1,
            "max_iterations must be a positive integer")
-    problem = make_problem(model, data, loss, weights, dtype)
-    matvec, n = _operator(problem)
-    check_argument("k", k, k <= n, f"the model has only {n} parameters")
-    values, _, _ = spectrum.lanczos_eigenvalues(matvec, n, k, which=which, rtol=rtol, max_iterations=max_iterations,
-                                                seed=seed)
-    return values
+    return Curvature(model, data, loss, curvature, variables, batch_size, dtype, strategy, weights).eigenvalues(
+        k, which, rtol, return_vectors, max_iterations=max_iterations, seed=seed)
 
 
 def hessian_trace(model: keras.Model, data: Any, *, probes: int = 100, seed: int = 0, loss: Any = None,
-                  weights: Sequence[Any] | None = None, dtype: str | None = None) -> TraceEstimate:
+                  weights: Sequence[Any] | None = None, dtype: str | None = None, method: str = "hutchinson",
+                  curvature: str = "hessian", variables: Sequence[Any] | None = None, batch_size: int = 8192,
+                  strategy: tf.distribute.Strategy | None = None) -> TraceEstimate:
     """tr(H) of the full-data mean loss, by Hutchinson's estimator with Rademacher probes.
 
     tr(H) = E[vᵀHv] for v with independent ±1 entries; the estimate is the mean over ``probes``
@@ -189,8 +189,10 @@ def hessian_trace(model: keras.Model, data: Any, *, probes: int = 100, seed: int
 
     Args:
         model, data, loss, weights, dtype: as in :func:`evaluate`.
-        probes: number of random vectors (≥ 2).
+        probes: number of random vectors (≥ 2; Hessian-vector products for "hutch++", ≥ 4).
         seed: seeds the probes.
+        method: "hutchinson" or "hutch++" (see :meth:`hw1.Curvature.trace`).
+        curvature, variables, batch_size, strategy: as in :func:`hw1.curvature` (C for H then).
 
     Returns:
         ``TraceEstimate(trace, stderr, probes)``.
@@ -199,15 +201,14 @@ def hessian_trace(model: keras.Model, data: Any, *, probes: int = 100, seed: int
         >>> trace, stderr, _ = hw1.hessian_trace(model, (x_train, y_train))   # doctest: +SKIP
     """
     check_argument("probes", probes, isinstance(probes, (int, np.integer)) and probes >= 2, "probes must be an integer >= 2")
-    problem = make_problem(model, data, loss, weights, dtype)
-    matvec, n = _operator(problem)
-    trace, stderr = spectrum.hutchinson_trace(matvec, n, probes, seed=seed)
-    return TraceEstimate(trace, stderr, int(probes))
+    return Curvature(model, data, loss, curvature, variables, batch_size, dtype, strategy, weights).trace(
+        probes, method, seed=seed)
 
 
 def hessian_density(model: keras.Model, data: Any, *, probes: int = 1, steps: int = 80, sigma: float | None = None,
                     grid_points: int = 1000, seed: int = 0, loss: Any = None, weights: Sequence[Any] | None = None,
-                    dtype: str | None = None) -> SpectralDensity:
+                    dtype: str | None = None, curvature: str = "hessian", variables: Sequence[Any] | None = None,
+                    batch_size: int = 8192, strategy: tf.distribute.Strategy | None = None) -> SpectralDensity:
     """The Hessian's eigenvalue density, by stochastic Lanczos quadrature (Ubaru et al. 2017; as in PyHessian).
 
     Each probe (a normalized Rademacher vector) gets ``steps`` Lanczos steps; the Ritz values
@@ -222,6 +223,7 @@ def hessian_density(model: keras.Model, data: Any, *, probes: int = 1, steps: in
         sigma: smoothing width; default 1 % of the spectrum's range.
         grid_points: points of the grid, which spans the nodes ± 5·sigma.
         seed: seeds the probes.
+        curvature, variables, batch_size, strategy: as in :func:`hw1.curvature` (C for H then).
 
     Returns:
         :class:`SpectralDensity`; draw it with :func:`plot_density`.
@@ -235,14 +237,8 @@ def hessian_density(model: keras.Model, data: Any, *, probes: int = 1, steps: in
     check_argument("sigma", sigma, sigma is None or (np.isfinite(sigma) and sigma > 0), "sigma must be positive or None")
     check_argument("grid_points", grid_points, isinstance(grid_points, (int, np.integer)) and grid_points >= 10,
            "grid_points must be an integer >= 10")
-    problem = make_problem(model, data, loss, weights, dtype)
-    matvec, n = _operator(problem)
-    nodes, node_weights = spectrum.slq_density(matvec, n, probes, steps, seed=seed)
-    if sigma is None:
-        sigma = 0.01 * max(float(np.ptp(nodes)), 1e-12 * max(1.0, float(np.abs(nodes).max())))
-    grid = np.linspace(nodes.min() - 5 * sigma, nodes.max() + 5 * sigma, int(grid_points))
-    return SpectralDensity(grid, spectrum.gaussian_density(nodes, node_weights, grid, sigma), nodes, node_weights,
-                           float(sigma))
+    return Curvature(model, data, loss, curvature, variables, batch_size, dtype, strategy, weights).density(
+        probes, steps, sigma, grid_points, seed=seed)
 
 
 def plot_density(density: SpectralDensity, ax: Any = None, log: bool = True) -> Any:
@@ -323,6 +319,8 @@ def sensitivity(model: keras.Model, x: Any, *, loss: Any = None, weights: Sequen
         0.412
     """
     check_model(model)
+    check_argument("x", f"<tuple of {len(x)}>" if isinstance(x, tuple) else "", not isinstance(x, tuple),
+                   "sensitivity takes the inputs alone: pass x, not (x, y)")
     check_argument("dtype", dtype, dtype in DTYPES, "choose None, 'float32' or 'float64'")
     data = DataChunks(x if isinstance(x, tf.data.Dataset) else (x, None), model, None, need_labels=False)
     softmax = False  # a model ending in softmax: its outputs are the probabilities
