@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from hw1 import evidence
@@ -106,8 +108,9 @@ def plots(run: ResultsFolder) -> list[Plot]:
 
     out = [Plot("final_loss.png", "Final training loss against depth",
                 f"Final training loss (MSE, log scale) of every model; dots: each of the {seeds} seeds, line: their "
-                f"median; dotted: each function's plateau line (a run below it escaped the plateaus: "
-                f"{escape_definition(s)}); the functions are shifted apart slightly on x; {training}.", draw_final)]
+                f"median; dotted: each function's plateau line, {100 * s.get('escape_fraction', math.nan):g}% of the "
+                f"variance of y (a run below it escaped the plateaus); the functions are shifted apart slightly on x; "
+                f"{training}.", draw_final)]
     for f in s["functions"]:
         out += [Plot(f"loss_{f}.png", f"Training loss, y = {label(s, f)}",
                      f"Training loss (MSE, log scale) per step; thick line: each model's median seed by final loss, "
@@ -127,7 +130,7 @@ def describe(run: ResultsFolder) -> list[Table]:
             *training_rows(s, epochs=f"{s['epochs']:,} full-batch steps", batch="full"),
             ("Seeds per model", f"{len(s['seeds'])} ({', '.join(map(str, s['seeds']))}), trained together"),
             ("Initialization", s.get("initialization", "Keras defaults (Glorot-uniform kernels, zero biases)")),
-            ("Escaped the plateau", escape_definition(s)),
+            ("Escaped the plateaus", escape_definition(s)),
             ("Target parameter count", target)]
     architectures = Table(["Model", "Hidden layers", "Widths", "Parameters", "vs target"],
                           [[r.model, num(int(r.hidden_layers)), r.widths, num(int(r.params)),
@@ -218,7 +221,7 @@ def comment(run: ResultsFolder) -> list[Note | Table]:
         best_losses[f] = median.iloc[0]
         order = " < ".join(f"{m} {num(v)}" for m, v in median.items())
         variance = constant_fit(run, f)
-        notes.append(Note(f"{what}: median final loss {order}. Runs that escaped the plateau (final MSE at most "
+        notes.append(Note(f"{what}: median final loss {order}. Runs that escaped the plateaus (final MSE at most "
                           f"{100 * s['escape_fraction']:g}% of the constant fit's {num(variance)}, i.e. ≤ "
                           f"{num(s['escape_fraction'] * variance)}): {escape_text(part)}."))
         notes.append(verdict_note(part, found[f], what))
