@@ -304,8 +304,12 @@ def conclusion(run: ResultsFolder) -> tuple[str, str]:
                             for m, d in depths.items() if m in groups)
         word = {1: "the deeper nets generalize better", -1: "the shallower nets generalize better"}.get(
             e.direction, "an effect of depth on test accuracy is not resolved by this run")
+        fit = found[("depth", "train_loss")]
+        fitted = {1: "rises", -1: "falls"}.get(fit.direction)
         text += (f" Deep vs shallow at {num(int(s['depth_family']['target_params']))} parameters (fully connected): "
-                 f"median test accuracy {medians}; {word} ({e.reason}).")
+                 f"median test accuracy {medians}; {word} ({e.reason})."
+                 + (f" The training loss {fitted} with depth ({fit.reason})." if fitted else
+                    " Whether the training loss changes with depth is not resolved by this run."))
     return text, "acc.png"
 
 
