@@ -123,6 +123,21 @@ def test_saved_weights_reproduce_the_final_test_metrics(smoke):
                 assert np.mean(logits.argmax(1) == dataset.y_test) == pytest.approx(row["test_acc"], abs=1e-9)
 
 
+def test_seeds_trained_in_groups_give_the_numbers_of_seeds_trained_together(smoke, tmp_path):
+    from conftest import load_script
+
+    script = load_script(NAME)
+    script.SEED_GROUP = 1  # every seed alone (the profiles train at most three at once)
+    script.main(["--profile", "smoke", "--out", str(tmp_path)])
+    alone, together = pd.read_csv(tmp_path / NAME / "models.csv"), pd.read_csv(smoke / "models.csv")
+    pd.testing.assert_frame_equal(alone[["model", "run", "seed", "params"]], together[["model", "run", "seed", "params"]])
+    np.testing.assert_allclose(alone[view.METRICS], together[view.METRICS], rtol=1e-3, atol=1e-5)  # float order only
+    with np.load(tmp_path / NAME / "models" / "final_weights.npz") as a, np.load(smoke / "models" / "final_weights.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-3, atol=1e-4)
+
+
 def test_report_section_cites_the_csv(smoke):
     sections, conclusions, _ = report.build(smoke.parent)
     section = next(s for s in sections if s.experiment == NAME)
