@@ -37,6 +37,10 @@ def simulate_function(settings: dict, budget_seconds: float, folder: Path | None
                 def setup(widths=widths, seed=seed) -> None:
                     keras.utils.set_random_seed(seed)
                     holder["model"] = models.fc_net(widths)
+                    if "kink_domain" in settings:  # the first layer's kinks spread over the inputs, as hw1 starts
+                        low, high = settings["kink_domain"]
+                        holder["model"].set_weights(models.spread_kinks(holder["model"].get_weights(), low, high,
+                                                                        seed=seed))
                     holder["model"].compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]), loss="mse")
 
                 def epoch(dataset=dataset) -> None:
@@ -54,10 +58,15 @@ def simulate_function(settings: dict, budget_seconds: float, folder: Path | None
 
 
 def actual_task(settings: dict, budget_seconds: float, folder: Path | None = None) -> dict[str, object]:
-    """Per (model, seed): the train and test metrics at epoch 0, then per epoch fit + evaluate both sets."""
+    """Per (model, seed): the train and test metrics at epoch 0, then per epoch fit + evaluate both sets; the
+    deeper fully connected nets of deep vs shallow (``depth_family``) too, when the run had them."""
     dataset = data.load(settings["dataset"]["name"], limit=settings.get("train_limit"), seed=0)
     builders = models.image_classifiers(dataset.input_shape, dataset.num_classes, settings["dnn_width"],
                                         settings["cnn_filters"], settings["cnn_dense"], settings["rnn_units"])
+    family = settings.get("depth_family", {})
+    for name, widths in zip(family.get("models", []), family.get("widths", [])):
+        if name not in builders:
+            builders[name] = lambda ws=widths: models.fc_net(ws, dataset.input_shape, dataset.num_classes)
     seeds = settings["seeds"]
     jobs = Jobs(budget_seconds, len(builders) * len(seeds))
     for name, build in builders.items():

@@ -1,11 +1,14 @@
 """HW1-1b Deep vs shallow: train on an actual task.
 
-A fully connected net (DNN), a convolutional net (CNN) and a recurrent net (an LSTM reading
-the image row by row), of about the same number of parameters, are trained on the same
-images with the same optimizer, batch size and epochs. Which kind learns faster, and which
-generalizes better? Each model is trained from several seeds at once (the runs of one
-architecture in one batched call), so a difference between models can be weighed against
-the spread between seeds.
+A fully connected net with one hidden layer (DNN), a convolutional net (CNN) and a recurrent
+net (an LSTM reading the image row by row), of about the same number of parameters, are
+trained on the same images with the same optimizer, batch size and epochs. Which kind learns
+faster, and which generalizes better? Deep against shallow: the DNN is also the shallowest
+member of a family of fully connected nets with more hidden layers (``dnn2``, ``dnn4``: 2 and 4
+hidden layers) whose widths are solved from the DNN's parameter count (within 2 %). Each model
+is trained from five seeds (at most three in one batched call, to bound the memory): with
+the unpaired rank test of ``hw1.evidence``, 5 runs against 5 can reach p = 0.008, while 3
+against 3 can never go below 0.1.
 
 Writes ``models.csv`` (model, run, seed, params, final train_loss, train_acc, test_loss,
 test_acc, diverged: one row per model and seed), ``history.csv`` (model, run, seed, epoch,
@@ -19,13 +22,14 @@ from hw1 import cli, experiment
 EXPERIMENT = "part1_actual_task"
 PROFILES = {
     "smoke": dict(dataset="mnist_bundled", train_limit=512, epochs=2, batch_size=64, learning_rate=1e-3, runs=2,
-                  dnn_width=16, cnn_filters=[4, 8], cnn_dense=16, rnn_units=16),
+                  dnn_width=16, cnn_filters=[4, 8], cnn_dense=16, rnn_units=16, deeper_dnns=[3]),
     "default": dict(dataset="mnist_bundled", train_limit=None, epochs=20, batch_size=64, learning_rate=1e-3,
-                    runs=3, dnn_width=32, cnn_filters=[8, 16], cnn_dense=32, rnn_units=64),
-    "full": dict(dataset="mnist", train_limit=None, epochs=10, batch_size=128, learning_rate=1e-3, runs=3,
-                 dnn_width=32, cnn_filters=[8, 16], cnn_dense=32, rnn_units=64),
+                    runs=5, dnn_width=32, cnn_filters=[8, 16], cnn_dense=32, rnn_units=64, deeper_dnns=[2, 4]),
+    "full": dict(dataset="mnist", train_limit=None, epochs=10, batch_size=128, learning_rate=1e-3, runs=5,
+                 dnn_width=32, cnn_filters=[8, 16], cnn_dense=32, rnn_units=64, deeper_dnns=[2, 4]),
 }
 METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
+SEED_GROUP = 3  # seeds trained in one batched call: evaluating 5 CNNs on 8,192 images at once peaks above 4 GiB
 
 
 @cli.main_guard
@@ -45,18 +49,32 @@ def main(argv: list[str] | None = None) -> None:
     data.check_batch_sizes(settings["batch_size"], len(dataset.x_train))
     builders = models.image_classifiers(dataset.input_shape, dataset.num_classes, settings["dnn_width"],
                                         settings["cnn_filters"], settings["cnn_dense"], settings["rnn_units"])
+    # deep vs shallow: fully connected nets with the DNN's parameter count and more hidden layers
+    inputs, target = int(np.prod(dataset.input_shape)), builders["dnn"]().count_params()
+    family = {"dnn": [settings["dnn_width"]]}
+    for depth in settings["deeper_dnns"]:
+        name, widths = f"dnn{depth}", models.widths_for_params(depth, target, inputs, dataset.num_classes)
+        family[name] = widths
+        builders[name] = lambda ws=widths, n=name: models.fc_net(ws, dataset.input_shape, dataset.num_classes, name=n)
     built = {name: build() for name, build in builders.items()}
     seeds = train.run_seeds(run.seed, settings["runs"])
     settings.update(dataset=dataset.describe(), optimizer="adam", loss="sparse_ce", seeds=seeds,
                     models={name: {"architecture": models.describe(m), "params": m.count_params()}
-                            for name, m in built.items()})
+                            for name, m in built.items()},
+                    depth_family={"models": list(family), "hidden_layers": [len(ws) for ws in family.values()],
+                                  "widths": list(family.values()), "target_params": target})
     config = train.TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
                                learning_rate=settings["learning_rate"])
 
     # ---------------------------------------------------------------- Train: the seeds of one model together
     def fit(name: str) -> dict:
-        result = train.train(builders[name], dataset, config, seeds, progress=run.progress, label=name)
-        return {"history": result.history, "weights": core.stack(result.weights)}
+        histories, weights = [], []
+        for first in range(0, len(seeds), SEED_GROUP):  # a run's numbers do not depend on its neighbours
+            result = train.train(builders[name], dataset, config, seeds[first:first + SEED_GROUP],
+                                 progress=run.progress, label=name)
+            histories.append(result.history.assign(run=result.history["run"] + first))
+            weights += result.weights
+        return {"history": pd.concat(histories, ignore_index=True), "weights": core.stack(weights)}
 
     fitted = {name: run.step(name, lambda name=name: fit(name)) for name in builders}
 

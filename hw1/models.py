@@ -12,6 +12,10 @@ import math
 from typing import Callable, Sequence
 
 import keras
+import numpy as np
+
+__all__ = ["fc_param_count", "widths_for_params", "spread_kinks", "fc_architecture", "fc_settings", "fc_net", "cnn",
+           "rnn", "image_classifiers", "describe"]
 
 
 def fc_param_count(widths: Sequence[int], input_dim: int = 1, output_dim: int = 1) -> int:
@@ -52,6 +56,44 @@ def widths_for_params(hidden_layers: int, target_params: int, input_dim: int = 1
         raise ValueError(f"no {hidden_layers}-hidden-layer net has {target_params} parameters within "
                          f"{tolerance:.0%} (closest: {best}, {count(best)} parameters)")
     return best
+
+
+def spread_kinks(weights: Sequence[np.ndarray], low: float, high: float, seed: int) -> list[np.ndarray]:
+    """The weights of a one-input :func:`fc_net` with its first layer's ReLU kinks spread over ``[low, high]``.
+
+    Unit j of the first hidden layer computes relu(w_j·x + b_j), whose kink is at x = −b_j / w_j. With
+    Keras's zero biases every kink sits at x = 0, so on inputs in (0, 1] each first-layer unit is linear
+    and the whole net starts as one straight line. Here each kink is drawn uniform on ``[low, high]``
+    (c_j, from ``numpy.random.default_rng(seed)``) and b_j = −w_j·c_j; the kernel (Glorot uniform) and
+    every other weight are kept, so each unit keeps its random slope and facing.
+
+    Args:
+        weights: ``model.get_weights()`` of the net, first layer first: a kernel of shape (1, width) and
+            its bias of shape (width,).
+        low, high: the input domain, in the units of x; ``low < high``.
+        seed: the run's seed (the kink positions are a function of it).
+
+    Returns:
+        A new list of arrays; only the first bias differs from ``weights``.
+
+    Raises:
+        ValueError: the first layer does not take one input, or ``low >= high``, or a first-layer slope is 0.
+
+    Example:
+        >>> w = spread_kinks(fc_net([8]).get_weights(), 0.0, 1.0, seed=0)
+        >>> bool(np.all((-w[1] / w[0][0] >= 0) & (-w[1] / w[0][0] <= 1)))
+        True
+    """
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise ValueError(f"low={low!r}, high={high!r}: the domain needs finite low < high")
+    kernel, bias = np.asarray(weights[0]), np.asarray(weights[1])
+    if kernel.ndim != 2 or kernel.shape[0] != 1 or bias.shape != kernel.shape[1:]:
+        raise ValueError(f"the first layer has a kernel of shape {kernel.shape} and a bias of shape {bias.shape}; "
+                         "spread_kinks needs a one-input Dense layer (kernel (1, width), bias (width,))")
+    if np.any(kernel == 0):
+        raise ValueError("a first-layer unit has slope 0, so it has no kink to place")
+    kinks = np.random.default_rng(int(seed)).uniform(low, high, size=bias.shape)
+    return [kernel, (-kernel[0] * kinks).astype(bias.dtype), *[np.asarray(w) for w in weights[2:]]]
 
 
 def fc_architecture(widths: Sequence[int], input_dim: int = 1, output_dim: int = 1) -> str:
