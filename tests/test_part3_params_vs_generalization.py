@@ -175,3 +175,20 @@ def test_the_default_profile_asks_for_what_the_homework_asks():
     default = load_script(NAME).PROFILES["default"]
     counts = [models.fc_param_count([w], 784, 10) for w in default["widths"]]
     assert len(counts) >= 10 and max(counts) / min(counts) >= 100 and default["runs"] >= 3
+
+
+def test_capped_models_are_listed_and_warn_only_among_the_widest(smoke, tmp_path):
+    """Capped runs are named per width with their training loss; only a capped run among the 4 widest widths
+    (the regime past the interpolation threshold) makes the note a failed check."""
+    s = read_json(smoke / "settings.json")["settings"]
+    table = pd.read_csv(smoke / "models.csv")
+    note = view.capped_note(view._models(ResultsFolder(smoke)), s)
+    for width, group in table[~table["reached"]].groupby("width"):
+        assert f"w = {width} ({len(group)} of 3 seeds" in note.text
+    assert note.verdict == ("warning" if (~table["reached"]).any() else "")  # smoke: only 3 widths, all "widest"
+    run = fabricate(smoke, tmp_path / NAME, lambda w, seed: 0.9 + 0.01 * math.log2(w))
+    frame = view._models(run)
+    frame.loc[frame["width"] == 1, "reached"] = False
+    assert view.capped_note(frame, s).verdict == ""  # the narrowest of 5 widths: expected, not a failure
+    frame.loc[frame["width"] == 16, "reached"] = False
+    assert view.capped_note(frame, s).verdict == "warning"

@@ -17,6 +17,7 @@ from hw1.views.common import dataset_rows, diverged_note, live, settings_table, 
 COLUMNS = ["model", "width", "params", "seed", "epochs", "reached", "train_loss", "train_acc", "test_loss", "test_acc",
            "diverged"]
 FIT = 0.99  # training accuracy reported beside the criterion
+WIDEST = 4  # the widest widths every seed of which must reach the criterion, or the capped note is a warning
 MARGIN_LOSS = 0.10  # a loss trend counts only if the median moves by more than 10% of the first condition's
 MARGIN_POINTS = 0.5  # an error or gap trend (in percentage points) only if the median moves by more than this
 # the findings of the task, Holm-corrected together: (key, column, past the fitting width only)
@@ -213,9 +214,13 @@ def capped_note(frame: pd.DataFrame, s: dict) -> Note:
                     f"{num(g['train_loss'].min())}–{num(g['train_loss'].max())})" for w, g in capped.groupby("width"))
     reached = models[models["reached"].astype(bool)]
     needed = ", ".join(f"w = {w}: {g['epochs'].min()}–{g['epochs'].max()}" for w, g in reached.groupby("width"))
+    widest = sorted(models["width"].unique())[-WIDEST:]
+    short = sorted(set(capped["width"]) & set(widest))
     return Note(f"Stopped by the cap of {s['epochs']} epochs short of the criterion (training cross-entropy ≤ "
                 f"{s['target_loss']:g}), drawn as open circles and kept in every number: {per}."
-                + (f" The others reached it, after (epochs) {needed}." if needed else ""), "warning")
+                + (f" The others reached it, after (epochs) {needed}." if needed else "")
+                + (f" Among the {WIDEST} widest widths, w = {', '.join(map(str, short))} did not: the regime past the "
+                   "interpolation threshold is not fully reached." if short else ""), "warning" if short else "")
 
 
 def literature_note(frame: pd.DataFrame, n_test: int, found: dict[str, ev.Evidence] | None = None) -> Note:
