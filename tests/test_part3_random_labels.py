@@ -122,7 +122,8 @@ def test_a_run_that_stops_at_the_cap_says_so_and_gives_no_verdict(smoke, tmp_pat
     notes = view.comment(ResultsFolder(folder))
     assert notes[0].verdict == "unresolved" and "does NOT reach 99%" in notes[0].text
     assert f"cap of {int(history.loc[history['labels'] == 'random', 'epoch'].iloc[-1])} epochs" in notes[0].text
-    assert notes[1].verdict == "unresolved" and "no epochs-to-target ratio: on the random labels" in notes[1].text
+    bound = int(history.loc[history["labels"] == "random", "epoch"].iloc[-1]) / outcome["true_epochs_to_target"]
+    assert notes[1].verdict == "unresolved" and f"the ratio of epochs is more than {bound:.1f}" in notes[1].text
     paragraph, _ = view.conclusion(ResultsFolder(folder))
     assert paragraph.startswith("Not within the epoch cap") and "memorizes" not in paragraph
 
@@ -162,3 +163,16 @@ def test_chance_test_uses_the_larger_of_the_binomial_se_and_the_spread_of_the_la
     spread = last.std(ddof=1) if len(last) > 1 else 0.0
     assert test.se == pytest.approx(max(math.sqrt(0.09 / 10_000), spread))
     assert test.above is above
+
+
+def test_a_capped_random_run_beside_a_twin_at_the_target_gives_a_lower_bound(smoke, tmp_path):
+    folder = tmp_path / NAME
+    shutil.copytree(smoke, folder)
+    outcome = read_json(folder / "outcome.json")
+    for run_epochs, true_epochs, verdict in ((150, 10, "contradicts"), (150, 40, "unresolved")):
+        outcome.update(epochs_to_target=None, epochs_run=run_epochs, true_epochs_to_target=true_epochs,
+                       epochs_ratio=None)
+        (folder / "outcome.json").write_text(json.dumps(outcome))
+        note = next(n for n in view.comment(ResultsFolder(folder)) if "small factor\"" in n.text)
+        assert f"the ratio of epochs is more than {run_epochs / true_epochs:.1f}" in note.text
+        assert note.verdict == verdict
