@@ -43,10 +43,30 @@ def _dataset(settings: dict) -> data.Dataset:
     return data.load(settings["dataset"]["name"], limit=settings.get("train_limit"), seed=0)
 
 
-def _compiled(widths: list[int], dataset: data.Dataset, learning_rate: float, seed: int = 0) -> keras.Model:
+def _optimizer(learning_rate: float, settings: dict | None = None,
+               steps_per_epoch: int = 1) -> keras.optimizers.Optimizer:
+    """The optimizer and learning-rate schedule a settings block names (Adam at a constant rate by default), as
+    ``keras.optimizers`` and ``keras.optimizers.schedules`` objects."""
+    s = settings or {}
+    rate: object = learning_rate
+    if s.get("schedule") == "step":
+        rate = keras.optimizers.schedules.PiecewiseConstantDecay(  # hw1 decays at the first step of each epoch
+            [e * steps_per_epoch - 1 for e in s["decay_epochs"]],
+            [learning_rate * s["decay_factor"] ** i for i in range(len(s["decay_epochs"]) + 1)])
+    elif s.get("schedule") == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(learning_rate, s["epochs"] * steps_per_epoch,
+                                                      alpha=s["decay_factor"])
+    if s.get("optimizer", "adam") == "sgd":
+        return keras.optimizers.SGD(rate, momentum=float(s.get("momentum", 0.0)))
+    return keras.optimizers.Adam(rate)
+
+
+def _compiled(widths: list[int], dataset: data.Dataset, learning_rate: float, seed: int = 0,
+              settings: dict | None = None) -> keras.Model:
     keras.utils.set_random_seed(seed)
     model = models.fc_net(widths, dataset.input_shape, dataset.num_classes)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), metrics=["accuracy"],
+    steps = -(-len(dataset.x_train) // settings["batch_size"]) if settings else 1
+    model.compile(optimizer=_optimizer(learning_rate, settings, steps), metrics=["accuracy"],
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
 
@@ -77,39 +97,60 @@ def _train_job(jobs: Jobs, name: str, widths: list[int], dataset: data.Dataset, 
 # ---------------------------------------------------------------- the four protocols
 
 def random_labels(settings: dict, budget_seconds: float, folder: Path | None = None) -> dict[str, object]:
-    """The metrics at epoch 0, then per epoch fit + evaluate both sets, for the epochs hw1's run took to reach the
-    target training accuracy (or the cap): history.csv."""
+    """Per label set (random, then the true-label twin): the metrics at epoch 0, then per epoch fit + evaluate
+    both sets, for the epochs hw1's run took to reach the target training accuracy (or the cap): history.csv."""
     dataset = _dataset(settings)
     noisy = analysis.random_label_dataset(dataset, seed=settings["label_seed"])
-    epochs = int(read_csv(folder, "history.csv")["epoch"].max())
-    jobs = Jobs(budget_seconds, 1)
-    holder: dict[str, keras.Model] = {}
-    accuracy: list[float] = []
+    history = read_csv(folder, "history.csv")
+    jobs = Jobs(budget_seconds, 2)
+    lengths = []
+    for labels, ds in (("random", noisy), ("original", dataset)):
+        epochs = int(history.loc[history["labels"] == labels, "epoch"].max())
+        lengths.append(epochs)
+        holder: dict[str, keras.Model] = {}
 
-    def setup() -> None:
-        holder["model"] = _compiled(settings["widths"], noisy, settings["learning_rate"], settings["label_seed"])
-        _evaluate(holder["model"], noisy)
+        def setup(ds=ds, holder=holder) -> None:
+            holder["model"] = _compiled(settings["widths"], ds, settings["learning_rate"], settings["label_seed"],
+                                        settings)
+            _evaluate(holder["model"], ds)
 
-    def epoch() -> None:  # fit one epoch, evaluate both sets, test the target training accuracy
-        _epoch(holder["model"], noisy, settings["batch_size"])
-        accuracy.append(_evaluate(holder["model"], noisy)[1])
-        holder["reached"] = accuracy[-1] >= settings["target_train_acc"]  # tested; the length replayed is hw1's
+        def epoch(ds=ds, holder=holder) -> None:  # fit one epoch, evaluate both sets, test the target accuracy
+            _epoch(holder["model"], ds, settings["batch_size"])
+            holder["reached"] = _evaluate(holder["model"], ds)[1] >= settings["target_train_acc"]  # the length
+            # replayed is hw1's
 
-    jobs.run("random-label training", epochs, epoch, setup)
-    return jobs.result(f"fit per epoch + evaluate train and test each epoch, for the {epochs} epochs hw1's run took "
-                       f"to {settings['target_train_acc']:.0%} training accuracy")
+        jobs.run(f"{labels}-label training", epochs, epoch, setup)
+    return jobs.result(f"fit per epoch + evaluate train and test each epoch, for the {lengths[0]} (random labels) "
+                       f"and {lengths[1]} (true labels) epochs hw1's runs took to "
+                       f"{settings['target_train_acc']:.0%} training accuracy")
 
 
 def params_vs_generalization(settings: dict, budget_seconds: float, folder: Path | None = None) -> dict[str, object]:
+    """Per width and seed: fit per epoch + evaluate the training set (the criterion's check), for the epochs
+    hw1's run of that model took (models.csv: to the loss target, or the cap), then evaluate both sets."""
     dataset = _dataset(settings)
-    widths, seeds = sorted(settings["widths"]), settings["seeds"]
-    jobs = Jobs(budget_seconds, 2 * len(widths) * len(seeds))
-    for width in widths:
-        for seed in seeds:
-            _train_job(jobs, f"width {width}, seed {seed}", [width], dataset, settings["learning_rate"],
-                       settings["batch_size"], settings["epochs"], seed)
-    return jobs.result(f"{len(widths)} widths × {len(seeds)} seeds, one model at a time, fit per epoch "
-                       f"({settings['epochs']} epochs), evaluate at the end")
+    table = read_csv(folder, "models.csv")
+    jobs = Jobs(budget_seconds, 2 * len(table))
+    for row in table.sort_values(["width", "seed"]).itertuples():
+        holder: dict[str, keras.Model] = {}
+
+        def setup(width=int(row.width), seed=int(row.seed), holder=holder) -> None:
+            holder["model"] = _compiled([width], dataset, settings["learning_rate"], seed)
+
+        def epoch(holder=holder) -> bool:
+            _epoch(holder["model"], dataset, settings["batch_size"])
+            return False  # the length replayed is hw1's; the check below is the work it does
+
+        def check(holder=holder) -> None:
+            epoch(holder)
+            holder["model"].evaluate(dataset.x_train, dataset.y_train, verbose=0)
+
+        jobs.run(f"width {row.width}, seed {row.seed}", int(row.epochs), check, setup)
+        jobs.run(f"width {row.width}, seed {row.seed} evaluation", 1, lambda h=holder: _evaluate(h["model"], dataset)
+                 and None)
+    return jobs.result(f"{len(table)} models, one at a time, fit per epoch + a training-set check of the loss target "
+                       f"({settings['target_loss']:g}) each epoch, for the {int(table['epochs'].sum()):,} epochs "
+                       "hw1's models took (to the target or the cap), then evaluate both sets")
 
 
 def interpolation(settings: dict, budget_seconds: float, folder: Path | None = None) -> dict[str, object]:

@@ -2,13 +2,17 @@
 
 One family of models, fully connected nets with one hidden relu layer of width
 w = 1, 2, 4, …, 2048 (784-w-10 on MNIST: about 800 to 1.6 million parameters, 3.3 decades),
-each trained from a fresh initialization with the SAME budget (Adam, learning rate, batch
-size, epochs), from 3 seeds per width (the runs of one width train together, stacked).
-How do training and test loss and accuracy move with the number of parameters, and
-past the size that fits the training set, do larger nets overfit more?
+each trained from a fresh initialization with the SAME protocol (optimizer, learning rate,
+batch size) to the SAME training criterion, as Neyshabur et al. (2019): each run stops at the
+first epoch its full-set training cross-entropy is ≤ ``target_loss``, or at the cap of
+``epochs`` (a capped model is recorded as such, never dropped), from 3 seeds per width (the
+runs of one width train together, stacked; each stops on its own). How do training and test
+loss and accuracy move with the number of parameters, and past the size that fits the
+training set, do larger nets overfit more?
 
-Writes ``models.csv`` (one row per width and seed: model, width, params, seed, train_loss,
-train_acc, test_loss, test_acc, diverged; full sets, inference mode, after the last epoch),
+Writes ``models.csv`` (one row per width and seed: model, width, params, seed, epochs (trained),
+reached (the criterion, else capped), train_loss, train_acc, test_loss, test_acc, diverged; full
+sets, inference mode, at the stopping epoch),
 settings.json, outcome.json, two figures against the number of parameters (log x), mean
 line and per-seed dots: ``params_loss.png`` and ``params_accuracy.png``; with
 ``--save-weights``, ``models/weights.npz`` (the final weights of every model, ``w<width>_s<seed>_<i>``).
@@ -18,12 +22,13 @@ from hw1 import cli, experiment
 
 EXPERIMENT = "part3_params_vs_generalization"
 PROFILES = {
-    "smoke": dict(dataset="mnist_bundled", train_limit=256, widths=[2, 16, 128], runs=3, epochs=3, batch_size=64,
-                  learning_rate=1e-3, save_weights=False),
+    "smoke": dict(dataset="mnist_bundled", train_limit=256, widths=[2, 16, 128], runs=3, epochs=30, batch_size=64,
+                  learning_rate=1e-3, target_loss=0.05, save_weights=False),
+    # the cap binds only the narrow nets that cannot fit 4,000 images (cross-entropy ≤ 0.01 by Neyshabur et al.)
     "default": dict(dataset="mnist_bundled", train_limit=None, widths=[2 ** k for k in range(12)], runs=3,
-                    epochs=20, batch_size=128, learning_rate=1e-3, save_weights=False),
-    "full": dict(dataset="mnist", train_limit=None, widths=[2 ** k for k in range(12)], runs=3, epochs=20,
-                 batch_size=128, learning_rate=1e-3, save_weights=False),
+                    epochs=100, batch_size=128, learning_rate=1e-3, target_loss=0.01, save_weights=False),
+    "full": dict(dataset="mnist", train_limit=None, widths=[2 ** k for k in range(12)], runs=3, epochs=60,
+                 batch_size=128, learning_rate=1e-3, target_loss=0.01, save_weights=False),
 }
 METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
 
@@ -56,14 +61,15 @@ def main(argv: list[str] | None = None) -> None:
     s.update(dataset=dataset.describe(), architecture=models.fc_architecture(["w"], inputs, classes),
              activation="relu", optimizer="adam", loss="sparse_ce", seeds=seeds)
     config = train.TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], learning_rate=s["learning_rate"],
-                               eval_every=s["epochs"])
+                               stop_train_loss=s["target_loss"])
 
     # ---------------------------------------------------------------- Train: every seed of one width at once
     def fit(width: int) -> dict:
         build = lambda: models.fc_net([width], dataset.input_shape, classes)  # noqa: E731
         result = train.train(build, dataset, config, seeds=seeds, progress=run.progress, label=f"width {width}")
-        final = result.final.assign(seed=[seeds[r] for r in result.final["run"]],
-                                    diverged=[result.diverged[r] for r in result.final["run"]])
+        runs = result.final["run"]
+        final = result.final.assign(seed=[seeds[r] for r in runs], diverged=[result.diverged[r] for r in runs],
+                                    reached=[result.stopped[r] is not None for r in runs])
         return {"final": final, "params": build().count_params(),
                 "weights": result.weights if s["save_weights"] else []}
 
@@ -75,15 +81,20 @@ def main(argv: list[str] | None = None) -> None:
         saved.update({f"w{width}_s{seed}_{i}": w for seed, ws in zip(seeds, fitted["weights"])
                       for i, w in enumerate(ws)})
         run.progress(f"width {width}: {fitted['params']:,} params, train acc {final['train_acc'].mean():.3f}, "
-                     f"test acc {final['test_acc'].mean():.3f} (mean of {len(final)} seeds)")
+                     f"test acc {final['test_acc'].mean():.3f} (mean of {len(final)} seeds), "
+                     f"{int(final['reached'].sum())} of {len(final)} at the criterion, epochs {list(final['epoch'])}")
 
     # ---------------------------------------------------------------- Write CSV, weights, figures, outcome
-    table = pd.concat(rows, ignore_index=True)[["model", "width", "params", "seed", *METRICS, "diverged"]]
+    table = pd.concat(rows, ignore_index=True).rename(columns={"epoch": "epochs"})
+    table = table[["model", "width", "params", "seed", "epochs", "reached", *METRICS, "diverged"]]
     if saved:
         run.save_arrays("weights", saved)
     diverged = table[table["diverged"]]
+    capped = table[~table["reached"] & ~table["diverged"]]
     run.finish({"models.csv": table}, outcome={
-        "diverged": [{"width": int(r.width), "seed": int(r.seed)} for r in diverged.itertuples()]})
+        "diverged": [{"width": int(r.width), "seed": int(r.seed)} for r in diverged.itertuples()],
+        "capped": [{"width": int(r.width), "seed": int(r.seed), "train_loss": float(r.train_loss)}
+                   for r in capped.itertuples()]})
 
 
 if __name__ == "__main__":

@@ -17,6 +17,11 @@ inference mode at epoch 0 and every ``eval_every`` epochs.
 Objectives: ``"loss"`` (the training loss) or ``"grad_norm_sq"`` (‖∇L‖², by
 double back-propagation: used to walk to a point where the gradient vanishes).
 
+Optimizers: Adam, or SGD with optional (heavy-ball) momentum, each one fused kernel per
+variable, with a constant learning rate or a step / cosine schedule over the optimizer
+steps (:func:`learning_rate_at`), the same updates as ``keras.optimizers.Adam`` / ``SGD``
+with a ``keras.optimizers.schedules`` schedule.
+
 A run whose objective becomes NaN/inf is marked diverged and frozen (its
 gradient is masked); the other runs go on.
 """
@@ -38,8 +43,12 @@ from hw1.core import (LOSSES, Evaluator, Weights, check_stateless, forward, labe
 from hw1.data import Dataset
 from hw1.prose import duration
 
+__all__ = ["TrainConfig", "TrainResult", "train", "initial_weights", "run_seeds", "median_run", "learning_rate_at",
+           "OPTIMIZERS", "OBJECTIVES", "SCHEDULES"]
+
 OPTIMIZERS = ("adam", "sgd")
 OBJECTIVES = ("loss", "grad_norm_sq")
+SCHEDULES = ("constant", "step", "cosine")
 REPORT_SECONDS = 20.0  # a long training prints a progress line about this often
 
 Builder = Callable[[], keras.Model]
@@ -51,9 +60,20 @@ class TrainConfig:
 
     Args:
         epochs: passes over the training set (full-batch: optimizer steps).
-        learning_rate: the optimizer's step size.
+        learning_rate: the optimizer's (initial) step size.
         batch_size: samples per step; ``None`` or ≥ the training-set size means full batch.
         optimizer: ``"adam"`` or ``"sgd"``.
+        momentum: SGD's heavy-ball momentum μ ∈ [0, 1), Keras's semantics: m ← μ·m − η·g, θ ← θ + m
+            (0: plain SGD). Only with ``optimizer="sgd"``.
+        schedule: the learning rate η over the optimizer steps k = 0, 1, … (:func:`learning_rate_at`):
+            ``"constant"``; ``"step"``: multiplied by ``decay_factor`` at the start of each epoch in
+            ``decay_epochs`` (Zhang et al.'s step decay); ``"cosine"``: from ``learning_rate`` down to
+            ``decay_factor · learning_rate`` at the cap (``epochs``) along a half cosine
+            (``keras.optimizers.schedules.CosineDecay`` with ``alpha=decay_factor``).
+        decay_epochs: epochs (counted from 0) at whose first step the step schedule multiplies η by
+            ``decay_factor``; strictly increasing positive integers; only with ``schedule="step"``.
+        decay_factor: step: the factor at each decay epoch, in (0, 1]; cosine: the final rate as a fraction
+            of ``learning_rate``, in [0, 1].
         loss: ``"mse"`` (regression) or ``"sparse_ce"`` (logits vs integer labels).
         objective: ``"loss"`` or ``"grad_norm_sq"`` (minimize ‖∇L‖² of the batch loss).
         eval_every: epochs between full-set evaluations (history rows).
@@ -62,11 +82,13 @@ class TrainConfig:
         eval_grad_norm: measure the full-set ‖∇L‖ at each evaluation (a ``grad_norm`` history
             column). It costs a backward pass over the training set, about as much as one epoch
             of training, so it is off unless asked for or needed by ``stop_grad_norm``.
-        stop_train_acc: stop once every live run's training accuracy is ≥ this.
+        stop_train_acc: stop EACH run at the first evaluation where its full-set training accuracy is
+            ≥ this, as ``stop_train_loss`` does.
         stop_train_loss: stop EACH run at the first evaluation where its full-set training loss is ≤ this:
             from then on it is frozen (its weights and history end there, like a diverged run's), while
             the others go on; training ends when no live run is left. ``TrainResult.stopped`` records the
-            epoch. A run that never gets there trains for ``epochs`` (the cap).
+            epoch. A run that never gets there trains for ``epochs`` (the cap). With both stopping rules
+            given, a run stops at the first evaluation that meets either.
         stop_grad_norm: stop once every live run's full-data ‖∇L‖ is ≤ this (implies ``eval_grad_norm``).
     """
 
@@ -74,6 +96,10 @@ class TrainConfig:
     learning_rate: float = 1e-3
     batch_size: int | None = None
     optimizer: str = "adam"
+    momentum: float = 0.0
+    schedule: str = "constant"
+    decay_epochs: tuple[int, ...] = ()
+    decay_factor: float = 0.1
     loss: str = "sparse_ce"
     objective: str = "loss"
     eval_every: int = 1
@@ -85,7 +111,8 @@ class TrainConfig:
     stop_grad_norm: float | None = None
 
     def __post_init__(self) -> None:
-        for name, allowed in (("loss", LOSSES), ("optimizer", OPTIMIZERS), ("objective", OBJECTIVES)):
+        for name, allowed in (("loss", LOSSES), ("optimizer", OPTIMIZERS), ("objective", OBJECTIVES),
+                              ("schedule", SCHEDULES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r}; choose one of {', '.join(allowed)}")
         for name in ("epochs", "eval_every", "snapshot_every", "batch_size"):
@@ -95,6 +122,23 @@ class TrainConfig:
                                  "integer")
         if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise ValueError(f"learning_rate={self.learning_rate!r} must be a positive number")
+        if not (isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1):
+            raise ValueError(f"momentum={self.momentum!r} must be a number in [0, 1)")
+        if self.momentum and self.optimizer != "sgd":
+            raise ValueError(f"momentum={self.momentum!r} is SGD's; optimizer={self.optimizer!r} takes momentum=0")
+        object.__setattr__(self, "decay_epochs", tuple(self.decay_epochs))
+        epochs = self.decay_epochs
+        if self.schedule == "step":
+            if not epochs or any(not isinstance(e, (int, np.integer)) or e < 1 for e in epochs) or \
+                    any(b <= a for a, b in zip(epochs, epochs[1:])):
+                raise ValueError(f"decay_epochs={epochs!r}: the step schedule needs strictly increasing positive "
+                                 "integers")
+            if not (np.isfinite(self.decay_factor) and 0 < self.decay_factor <= 1):
+                raise ValueError(f"decay_factor={self.decay_factor!r} must be in (0, 1] for the step schedule")
+        elif epochs:
+            raise ValueError(f"decay_epochs={epochs!r} is for schedule='step', not schedule={self.schedule!r}")
+        if self.schedule == "cosine" and not (np.isfinite(self.decay_factor) and 0 <= self.decay_factor <= 1):
+            raise ValueError(f"decay_factor={self.decay_factor!r} must be in [0, 1] for the cosine schedule")
 
     def as_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
@@ -119,7 +163,8 @@ class TrainResult:
         weights: final trainable weights of each run (in ``model.trainable_variables`` order).
         diverged: per run, whether its objective became NaN/inf.
         snapshots: ``(run, epoch, weights)`` every ``snapshot_every`` epochs, epoch 0 included.
-        stopped: per run, the epoch at which it met ``stop_train_loss`` (its last history row), or None.
+        stopped: per run, the epoch at which it met ``stop_train_loss`` or ``stop_train_acc`` (its last
+            history row), or None.
     """
 
     history: pd.DataFrame
@@ -158,30 +203,86 @@ def median_run(result: "TrainResult") -> int:
     return int(final.index[(len(final) - 1) // 2]) if len(final) else 0
 
 
-class _Optimizer:
-    """Adam or plain SGD as one fused kernel per variable (``ResourceApplyAdam``,
-    ``ResourceApplyGradientDescent``).
+def learning_rate_at(config: TrainConfig, step: int | np.ndarray, steps_per_epoch: int) -> float | np.ndarray:
+    """The learning rate of optimizer step ``step`` (counted from 0, as Keras counts ``iterations``).
 
-    The same update as ``keras.optimizers.Adam`` / ``SGD`` with their defaults (β₁ = 0.9,
-    β₂ = 0.999, ε = 1e-7, bias correction folded into the step size), but a handful of graph
-    ops per step instead of about a dozen per variable: for small models the step's fixed cost
-    is what the training loop spends its time on.
+    Args:
+        config: the schedule (``schedule``, ``learning_rate``, ``decay_epochs``, ``decay_factor``, ``epochs``).
+        step: the step index, or an array of them.
+        steps_per_epoch: optimizer steps per epoch (1 for full batch).
+
+    Returns:
+        η(step) in the optimizer's units (a float, or an array like ``step``): ``constant``: the learning rate;
+        ``step``: η₀·f^(number of decay epochs e with step ≥ e·steps_per_epoch); ``cosine``:
+        η₀·((1 − f)·½(1 + cos(π·min(step, K)/K)) + f), K = epochs·steps_per_epoch.
+
+    Example:
+        >>> c = TrainConfig(epochs=10, learning_rate=0.1, optimizer="sgd", schedule="step", decay_epochs=(5,))
+        >>> float(learning_rate_at(c, 49, 10)), float(learning_rate_at(c, 50, 10))
+        (0.1, 0.010000000000000002)
+    """
+    k = np.asarray(step, dtype=np.float64)
+    lr, f = float(config.learning_rate), float(config.decay_factor)
+    if config.schedule == "constant":
+        rate = np.full_like(k, lr)
+    elif config.schedule == "step":
+        passed = sum((k >= e * steps_per_epoch).astype(np.float64) for e in config.decay_epochs)
+        rate = lr * f ** passed
+    else:
+        total = max(1, config.epochs * steps_per_epoch)
+        rate = lr * ((1 - f) * 0.5 * (1 + np.cos(np.pi * np.minimum(k, total) / total)) + f)
+    return float(rate) if np.ndim(step) == 0 else rate
+
+
+class _Optimizer:
+    """Adam, plain SGD or SGD with momentum as one fused kernel per variable (``ResourceApplyAdam``,
+    ``ResourceApplyGradientDescent``, ``ResourceApplyKerasMomentum``).
+
+    The same update as ``keras.optimizers.Adam`` / ``SGD(momentum=…)`` with their defaults (β₁ = 0.9,
+    β₂ = 0.999, ε = 1e-7, bias correction folded into the step size; m ← μ·m − η·g, θ ← θ + m), but a handful
+    of graph ops per step instead of about a dozen per variable: for small models the step's fixed cost is
+    what the training loop spends its time on. A scheduled rate is computed in float64 from the step index
+    (:func:`learning_rate_at`) and cast to the variables' dtype; a constant one is a constant of the graph.
     """
 
     BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-7
 
-    def __init__(self, kind: str, learning_rate: float, variables: Sequence[tf.Variable]) -> None:
-        self.kind, self.learning_rate = kind, learning_rate
+    def __init__(self, config: TrainConfig, variables: Sequence[tf.Variable], steps_per_epoch: int) -> None:
+        self.config, self.steps_per_epoch = config, steps_per_epoch
+        self.kind, self.learning_rate = config.optimizer, config.learning_rate
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
-        if kind == "adam":
+        if self.kind == "adam":
             self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
             self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        elif config.momentum:
+            self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+
+    def _rate(self, step: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
+        """η of the step with index ``step`` − 1 (the graph twin of :func:`learning_rate_at`)."""
+        c = self.config
+        if c.schedule == "constant":
+            return tf.constant(self.learning_rate, dtype)
+        k = tf.cast(step - 1, tf.float64)
+        lr, f = tf.constant(c.learning_rate, tf.float64), tf.constant(c.decay_factor, tf.float64)
+        if c.schedule == "step":
+            passed = tf.add_n([tf.cast(k >= float(e * self.steps_per_epoch), tf.float64) for e in c.decay_epochs])
+            rate = lr * tf.pow(f, passed)
+        else:
+            total = tf.constant(float(max(1, c.epochs * self.steps_per_epoch)), tf.float64)
+            rate = lr * ((1 - f) * 0.5 * (1 + tf.cos(np.pi * tf.minimum(k, total) / total)) + f)
+        return tf.cast(rate, dtype)
 
     def apply(self, grads: Sequence[tf.Tensor], variables: Sequence[tf.Variable]) -> None:
         step = self.iterations.assign_add(1)
         dtype = variables[0].dtype
-        lr = tf.constant(self.learning_rate, dtype)
+        lr = self._rate(step, dtype)
         if self.kind == "sgd":
+            if self.config.momentum:
+                momentum = tf.constant(self.config.momentum, dtype)
+                for var, m, grad in zip(variables, self.m, grads):
+                    tf.raw_ops.ResourceApplyKerasMomentum(var=var.handle, accum=m.handle, lr=lr, grad=grad,
+                                                          momentum=momentum)
+                return
             for var, grad in zip(variables, grads):
                 tf.raw_ops.ResourceApplyGradientDescent(var=var.handle, alpha=lr, delta=grad)
             return
@@ -235,14 +336,14 @@ class _Trainer:
         self.runs = len(seeds)
         self.dtype = model.trainable_variables[0].dtype
         self.variables = [tf.Variable(w, dtype=self.dtype) for w in stack(weights)]
-        self.optimizer = _Optimizer(config.optimizer, config.learning_rate, self.variables)
         self.x = tf.constant(data.x_train, self.dtype)
         self.y = labels_as(data.y_train, config.loss, self.dtype)
         self.n = int(data.x_train.shape[0])
         self.batch = min(config.batch_size or self.n, self.n)
         self.steps_per_epoch = -(-self.n // self.batch)
+        self.optimizer = _Optimizer(config, self.variables, self.steps_per_epoch)
         self.diverged = tf.Variable(tf.zeros([self.runs], tf.bool))
-        self.done = tf.Variable(tf.zeros([self.runs], tf.bool))  # met stop_train_loss: frozen, not trained on
+        self.done = tf.Variable(tf.zeros([self.runs], tf.bool))  # met its stopping rule: frozen, not trained on
         self.stopped: list[int | None] = [None] * self.runs
         self.frozen: dict[int, list[np.ndarray]] = {}
         self.evaluator = Evaluator(model, config.loss)
@@ -347,21 +448,20 @@ class _Trainer:
         c = self.config
         dead = self.diverged.numpy()
         live = [row for row in rows if not dead[row["run"]]]
-        if c.stop_train_loss is not None:
+        if c.stop_train_loss is not None or c.stop_train_acc is not None:
             for row in live:
-                if row["train_loss"] <= c.stop_train_loss:
+                if ((c.stop_train_loss is not None and row["train_loss"] <= c.stop_train_loss)
+                        or (c.stop_train_acc is not None and row["train_acc"] >= c.stop_train_acc)):
                     r = row["run"]
                     self.stopped[r], self.frozen[r] = row["epoch"], [v[r].numpy() for v in self.variables]
             self.done.assign([r in self.frozen for r in range(self.runs)])
             live = [row for row in live if row["run"] not in self.frozen]
         if not live:
             return True
-        if c.stop_train_acc is not None and all(row["train_acc"] >= c.stop_train_acc for row in live):
-            return True
         return c.stop_grad_norm is not None and all(row["grad_norm"] <= c.stop_grad_norm for row in live)
 
     def _restore_frozen(self) -> None:
-        """Put the stopped runs back at their stopping point (their masked steps still move them: Adam's momentum)."""
+        """Put the stopped runs back at their stopping point (their masked steps still move them: momentum)."""
         for r, weights in self.frozen.items():
             for v, w in zip(self.variables, weights):
                 v[r].assign(w)

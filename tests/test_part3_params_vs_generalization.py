@@ -38,6 +38,13 @@ def test_one_row_per_width_and_seed_with_keras_parameter_counts(smoke):
     s = read_json(smoke / "settings.json")["settings"]
     assert list(table.columns) == view.COLUMNS
     assert s["seeds"] == [0, 1, 2] and len(table) == len(s["widths"]) * 3
+    # each run stops at its criterion or at the cap, and says which
+    assert ((table["train_loss"] <= s["target_loss"]) == table["reached"]).all()
+    assert (table.loc[~table["reached"], "epochs"] == s["epochs"]).all()
+    assert (table.loc[table["reached"], "epochs"] < s["epochs"]).all() and table["reached"].any()
+    outcome = read_json(smoke / "outcome.json")
+    assert sorted((c["width"], c["seed"]) for c in outcome["capped"]) == \
+        sorted(zip(table.loc[~table["reached"], "width"], table.loc[~table["reached"], "seed"]))
     assert sorted(zip(table["width"], table["seed"])) == sorted((w, r) for w in s["widths"] for r in (0, 1, 2))
     for row in table.itertuples():
         assert row.model == f"784-{row.width}-10"
@@ -73,7 +80,7 @@ def test_the_seed_column_names_the_run_that_trained_with_it(smoke, smoke_data):
     s = read_json(smoke / "settings.json")["settings"]
     width = min(s["widths"])
     config = train.TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], learning_rate=s["learning_rate"],
-                               eval_every=s["epochs"])
+                               stop_train_loss=s["target_loss"])
     alone = train.train(lambda: models.fc_net([width], (28, 28, 1), 10), smoke_data, config, seeds=[1]).final.iloc[0]
     table = pd.read_csv(smoke / "models.csv")
     row = table[(table["width"] == width) & (table["seed"] == 1)].iloc[0]
@@ -85,7 +92,8 @@ def fabricate(smoke, folder, test_acc):
     """The smoke run with models.csv replaced: widths 1..16, three seeds, every model at 100% training accuracy
     (all past the fitting size), test accuracy from ``test_acc(width, seed)``; digests rewritten."""
     shutil.copytree(smoke, folder)
-    rows = [{"model": f"784-{w}-10", "width": w, "params": 795 * w + 10, "seed": seed, "train_loss": 0.01 / w,
+    rows = [{"model": f"784-{w}-10", "width": w, "params": 795 * w + 10, "seed": seed, "epochs": 10, "reached": True,
+             "train_loss": 0.01 / w,
              "train_acc": 1.0, "test_loss": 1 - test_acc(w, seed), "test_acc": test_acc(w, seed), "diverged": False}
             for w in (1, 2, 4, 8, 16) for seed in (0, 1, 2)]
     pd.DataFrame(rows).to_csv(folder / "models.csv", index=False)
@@ -96,17 +104,51 @@ def fabricate(smoke, folder, test_acc):
 
 
 @pytest.mark.parametrize("test_acc, verdict", [
-    (lambda w, seed: 0.90 + 0.01 * ((w + seed) % 3), "unresolved"),                 # seeds overlap, no common sign
-    (lambda w, seed: 0.90 + 0.001 * math.log2(w) + 0.003 * seed, "unresolved"),    # same sign, but ends overlap
+    (lambda w, seed: 0.90 + 0.01 * ((w + seed) % 3), "unresolved"),                 # no ordered trend
+    (lambda w, seed: 0.90 + 0.001 * math.log2(w) + 0.003 * seed, "unresolved"),    # ordered, but inside the margin
     (lambda w, seed: 0.90 + 0.01 * math.log2(w) + 0.001 * seed, "agrees"),          # test error falls, ends apart
     (lambda w, seed: 0.95 - 0.01 * math.log2(w) + 0.001 * seed, "contradicts"),     # test error rises past the fit
 ])
-def test_the_verdict_follows_the_seed_rule(smoke, tmp_path, test_acc, verdict):
+def test_the_verdict_follows_the_evidence_rule(smoke, tmp_path, test_acc, verdict):
+    """Past the fitting width, the verdict is hw1.evidence's pooled trend of the test error, recomputed here with
+    scipy's Kendall τ (Jonckheere–Terpstra), Holm over the task's findings, and the stated margin."""
+    from scipy import stats
+
     run = fabricate(smoke, tmp_path / NAME, test_acc)
     note = view.comment(run)[-1]
     assert note.verdict == verdict and "Neyshabur" in note.text
+    frame = pd.read_csv(tmp_path / NAME / "models.csv")
+    columns = {"train_loss": frame["train_loss"], "test_loss": frame["test_loss"],
+               "test_error": 100 * (1 - frame["test_acc"]), "gap": 100 * (frame["train_acc"] - frame["test_acc"])}
+    # every width is past the fit here: the two "past" findings are the overall ones again; six in Holm's family
+    raw = [stats.kendalltau(frame["params"], columns[c]).pvalue for c in
+           ("train_loss", "test_loss", "test_error", "gap", "test_error", "test_loss")]
+    order = np.argsort(raw, kind="stable")
+    holm = np.maximum.accumulate([min(1.0, (6 - i) * raw[j]) for i, j in enumerate(order)])
+    adjusted = dict(zip(order, holm))
+    found = view.findings(view._models(ResultsFolder(tmp_path / NAME)))
+    assert found["past_error"].p == pytest.approx(adjusted[4], rel=1e-9)
+    error = columns["test_error"]
+    medians = error.groupby(frame["width"]).median()
+    moved = abs(medians.iloc[-1] - medians.iloc[0]) > view.MARGIN_POINTS
+    assert (verdict != "unresolved") == (adjusted[4] < 0.05 and moved)
     if verdict == "unresolved":
         assert "Not resolved by this run" in note.text
+
+
+def test_a_non_monotone_test_loss_past_the_fit_is_named(smoke, tmp_path):
+    """Test loss that falls to w = 4 and rises from there in every seed: the step is named, the minimum given."""
+    run = fabricate(smoke, tmp_path / NAME, lambda w, seed: 0.9 + 0.01 * math.log2(w) + 0.001 * seed)
+    frame = pd.read_csv(tmp_path / NAME / "models.csv")
+    frame["test_loss"] = [{1: 0.50, 2: 0.40, 4: 0.30, 8: 0.35, 16: 0.36}[w] + 0.002 * s
+                          for w, s in zip(frame["width"], frame["seed"])]
+    frame.to_csv(tmp_path / NAME / "models.csv", index=False)
+    outcome = read_json(tmp_path / NAME / "outcome.json")
+    outcome["files"] = {"models.csv": file_digest(tmp_path / NAME / "models.csv")}
+    (tmp_path / NAME / "outcome.json").write_text(json.dumps(outcome))
+    text = " ".join(n.text for n in view.comment(ResultsFolder(tmp_path / NAME))[1:])
+    assert "lowest mean 0.302 at w = 4" in text and "Past w = 4 the mean test loss rises again" in text
+    assert "from w = 4 to w = 8 it goes the other way in every seed" in text
 
 
 def test_the_findings_cite_the_csv(smoke):
@@ -133,3 +175,20 @@ def test_the_default_profile_asks_for_what_the_homework_asks():
     default = load_script(NAME).PROFILES["default"]
     counts = [models.fc_param_count([w], 784, 10) for w in default["widths"]]
     assert len(counts) >= 10 and max(counts) / min(counts) >= 100 and default["runs"] >= 3
+
+
+def test_capped_models_are_listed_and_warn_only_among_the_widest(smoke, tmp_path):
+    """Capped runs are named per width with their training loss; only a capped run among the 4 widest widths
+    (the regime past the interpolation threshold) makes the note a failed check."""
+    s = read_json(smoke / "settings.json")["settings"]
+    table = pd.read_csv(smoke / "models.csv")
+    note = view.capped_note(view._models(ResultsFolder(smoke)), s)
+    for width, group in table[~table["reached"]].groupby("width"):
+        assert f"w = {width} ({len(group)} of 3 seeds" in note.text
+    assert note.verdict == ("warning" if (~table["reached"]).any() else "")  # smoke: only 3 widths, all "widest"
+    run = fabricate(smoke, tmp_path / NAME, lambda w, seed: 0.9 + 0.01 * math.log2(w))
+    frame = view._models(run)
+    frame.loc[frame["width"] == 1, "reached"] = False
+    assert view.capped_note(frame, s).verdict == ""  # the narrowest of 5 widths: expected, not a failure
+    frame.loc[frame["width"] == 16, "reached"] = False
+    assert view.capped_note(frame, s).verdict == "warning"

@@ -30,10 +30,15 @@ def keras_metrics(model, x, y):
     return model.evaluate(x, y, batch_size=len(x), verbose=0)
 
 
+def random_rows(folder):
+    history = pd.read_csv(folder / "history.csv")
+    return history[history["labels"] == "random"].reset_index(drop=True)
+
+
 def test_the_network_memorizes_until_the_target_and_the_test_set_stays_near_chance(smoke):
-    history = pd.read_csv(smoke / "history.csv")
+    assert list(pd.read_csv(smoke / "history.csv").columns) == view.COLUMNS
+    history = random_rows(smoke)
     s, outcome = read_json(smoke / "settings.json")["settings"], read_json(smoke / "outcome.json")
-    assert list(history.columns) == view.COLUMNS
     assert history["epoch"].tolist() == list(range(len(history))) and not history["diverged"].any()
     last = history.iloc[-1]
     assert last["train_acc"] >= s["target_train_acc"] >= 0.99
@@ -57,7 +62,11 @@ def test_random_labels_replace_the_training_labels_only(smoke):
     assert s["labels_changed"] == pytest.approx(np.mean(noisy != ds.y_train), abs=1e-4)
     keras.utils.set_random_seed(0)
     model = models.fc_net(s["widths"], (28, 28, 1), 10)
-    row = pd.read_csv(smoke / "history.csv").iloc[0]
+    full = pd.read_csv(smoke / "history.csv")
+    row = full.iloc[0]
+    assert row["labels"] == "random"
+    twin = full[full["labels"] == "original"].iloc[0]  # the twin starts from the same weights, on the true labels
+    assert twin["train_loss"] == pytest.approx(keras_metrics(model, ds.x_train, ds.y_train)[0], rel=1e-5)
     random_loss, random_acc = keras_metrics(model, ds.x_train, noisy)
     true_loss, _ = keras_metrics(model, ds.x_train, ds.y_train)
     test_loss, test_acc = keras_metrics(model, ds.x_test, ds.y_test)
@@ -68,9 +77,26 @@ def test_random_labels_replace_the_training_labels_only(smoke):
     assert row["test_loss"] != pytest.approx(fake_test_loss, rel=1e-4)
 
 
+def test_the_true_label_twin_and_the_epochs_ratio_come_from_the_csv(smoke):
+    """The twin trains the same net with the same protocol on the true labels; the ratio of the epochs to the
+    target is recomputed from history.csv; the twin's first row at the target is its last (it stopped there)."""
+    full = pd.read_csv(smoke / "history.csv")
+    s, outcome = read_json(smoke / "settings.json")["settings"], read_json(smoke / "outcome.json")
+    first = {labels: int(part.loc[part["train_acc"] >= s["target_train_acc"], "epoch"].iloc[0])
+             for labels, part in full.groupby("labels")}
+    assert set(first) == {"random", "original"}
+    assert first["original"] == full.loc[full["labels"] == "original", "epoch"].max() == outcome["true_epochs_to_target"]
+    assert outcome["epochs_ratio"] == pytest.approx(first["random"] / first["original"])
+    assert outcome["epochs_ratio"] > 1  # noise takes longer to memorize than real digits take to fit
+    notes = view.comment(ResultsFolder(smoke))
+    ratio = next(n for n in notes if "small factor\"" in n.text)
+    assert f"{outcome['epochs_ratio']:.1f} times as many epochs" in ratio.text
+    assert ratio.verdict == ("agrees" if outcome["epochs_ratio"] <= view.SMALL_FACTOR else "contradicts")
+
+
 def test_the_findings_cite_the_csv_and_the_chance_test(smoke):
     run = ResultsFolder(smoke)
-    history = pd.read_csv(smoke / "history.csv")
+    history = random_rows(smoke)
     notes = view.comment(run)
     text = " ".join(n.text for n in notes)
     first = int(history.loc[history["train_acc"] >= 0.99, "epoch"].iloc[0])
@@ -78,7 +104,7 @@ def test_the_findings_cite_the_csv_and_the_chance_test(smoke):
     last = history["test_acc"].to_numpy()[-math.ceil(len(history) / 10):]  # the last 10% of the evaluations
     z = (last.mean() - 0.1) / max(math.sqrt(0.1 * 0.9 / 64), last.std(ddof=1))
     assert f"z = {z:+.1f} standard errors" in text
-    assert [n.verdict for n in notes if n.verdict] == ["agrees", "agrees" if z <= 2 else "contradicts"]
+    assert [n.verdict for n in notes if n.verdict] == ["agrees", "agrees", "agrees" if z <= 2 else "contradicts"]
     paragraph, figure = view.conclusion(run)
     assert figure == "random_labels.png" and f"at epoch {first}" in paragraph
 
@@ -87,15 +113,17 @@ def test_a_run_that_stops_at_the_cap_says_so_and_gives_no_verdict(smoke, tmp_pat
     folder = tmp_path / NAME
     shutil.copytree(smoke, folder)
     history = pd.read_csv(folder / "history.csv")
-    history["train_acc"] = np.minimum(history["train_acc"], 0.9)
+    history.loc[history["labels"] == "random", "train_acc"] = np.minimum(history["train_acc"], 0.9)
     history.to_csv(folder / "history.csv", index=False)
     outcome = read_json(folder / "outcome.json")
-    outcome.update(epochs_to_target=None, final_train_acc=0.9,
+    outcome.update(epochs_to_target=None, final_train_acc=0.9, epochs_ratio=None,
                    files={"history.csv": file_digest(folder / "history.csv")})
     (folder / "outcome.json").write_text(json.dumps(outcome))
     notes = view.comment(ResultsFolder(folder))
     assert notes[0].verdict == "unresolved" and "does NOT reach 99%" in notes[0].text
-    assert f"cap of {int(history['epoch'].iloc[-1])} epochs" in notes[0].text
+    assert f"cap of {int(history.loc[history['labels'] == 'random', 'epoch'].iloc[-1])} epochs" in notes[0].text
+    bound = int(history.loc[history["labels"] == "random", "epoch"].iloc[-1]) / outcome["true_epochs_to_target"]
+    assert notes[1].verdict == "unresolved" and f"the ratio of epochs is more than {bound:.1f}" in notes[1].text
     paragraph, _ = view.conclusion(ResultsFolder(folder))
     assert paragraph.startswith("Not within the epoch cap") and "memorizes" not in paragraph
 
@@ -106,12 +134,12 @@ def test_a_diverged_run_is_read_up_to_its_divergence_only(smoke, tmp_path):
     folder = tmp_path / NAME
     shutil.copytree(smoke, folder)
     history = pd.read_csv(folder / "history.csv")
-    dead = history["epoch"] >= 5
+    dead = (history["epoch"] >= 5) & (history["labels"] == "random")
     history.loc[dead, ["train_loss", "train_acc", "test_loss", "test_acc"]] = np.nan
     history["diverged"] = dead
     history.to_csv(folder / "history.csv", index=False)
     outcome = read_json(folder / "outcome.json")
-    outcome.update(epochs_to_target=None, diverged=True, files={"history.csv": file_digest(folder / "history.csv")})
+    outcome.update(epochs_to_target=None, diverged=True, epochs_ratio=None, files={"history.csv": file_digest(folder / "history.csv")})
     (folder / "outcome.json").write_text(json.dumps(outcome))
     run = ResultsFolder(folder)
     notes = view.comment(run)
@@ -135,3 +163,16 @@ def test_chance_test_uses_the_larger_of_the_binomial_se_and_the_spread_of_the_la
     spread = last.std(ddof=1) if len(last) > 1 else 0.0
     assert test.se == pytest.approx(max(math.sqrt(0.09 / 10_000), spread))
     assert test.above is above
+
+
+def test_a_capped_random_run_beside_a_twin_at_the_target_gives_a_lower_bound(smoke, tmp_path):
+    folder = tmp_path / NAME
+    shutil.copytree(smoke, folder)
+    outcome = read_json(folder / "outcome.json")
+    for run_epochs, true_epochs, verdict in ((150, 10, "contradicts"), (150, 40, "unresolved")):
+        outcome.update(epochs_to_target=None, epochs_run=run_epochs, true_epochs_to_target=true_epochs,
+                       epochs_ratio=None)
+        (folder / "outcome.json").write_text(json.dumps(outcome))
+        note = next(n for n in view.comment(ResultsFolder(folder)) if "small factor\"" in n.text)
+        assert f"the ratio of epochs is more than {run_epochs / true_epochs:.1f}" in note.text
+        assert note.verdict == verdict

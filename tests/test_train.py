@@ -197,3 +197,122 @@ def test_progress_lines_say_how_long_is_left(tiny, monkeypatch):
     assert all(", at most " in line for line in lines[:2])  # a stopping rule may end it sooner
     assert lines[2].endswith(", 0.0 s left") and "at most" not in lines[2]
 
+
+
+def keras_schedule(config, steps_per_epoch):
+    """The Keras schedule of a TrainConfig's (float64 rates, computed by Keras)."""
+    import keras
+    import tensorflow as tf
+
+    lr = tf.constant(config.learning_rate, tf.float64)
+    if config.schedule == "constant":
+        return config.learning_rate  # Keras keeps it in float32: the tests use rates exact there
+    if config.schedule == "step":
+        # Keras's PiecewiseConstantDecay keeps values[i] while step <= boundaries[i]: a decay at the first step of
+        # epoch e is a boundary at step e·steps_per_epoch − 1
+        values = [tf.constant(config.learning_rate * config.decay_factor ** i, tf.float64)
+                  for i in range(len(config.decay_epochs) + 1)]
+        return keras.optimizers.schedules.PiecewiseConstantDecay(
+            [e * steps_per_epoch - 1 for e in config.decay_epochs], values)
+    return keras.optimizers.schedules.CosineDecay(lr, config.epochs * steps_per_epoch, alpha=config.decay_factor)
+
+
+SCHEDULED = [
+    # momenta exact in float32: Keras casts a Python float momentum through float32 (tf.cast(0.9, float64) is
+    # 0.8999999761…), hw1 keeps it in float64
+    dict(optimizer="sgd", momentum=0.875, learning_rate=2.0 ** -5),
+    dict(optimizer="sgd", momentum=0.875, learning_rate=0.05, schedule="step", decay_epochs=(2, 4), decay_factor=0.1),
+    dict(optimizer="sgd", momentum=0.5, learning_rate=0.05, schedule="cosine", decay_factor=0.0),
+    dict(optimizer="sgd", learning_rate=0.05, schedule="cosine", decay_factor=0.2),
+    dict(optimizer="adam", learning_rate=0.01, schedule="step", decay_epochs=(3,), decay_factor=0.3),
+    dict(optimizer="adam", learning_rate=0.01, schedule="cosine", decay_factor=0.0),
+]
+
+
+@pytest.mark.parametrize("settings", SCHEDULED, ids=lambda s: "-".join(f"{v}" for v in s.values()))
+def test_momentum_and_schedules_take_the_steps_keras_takes(tiny, settings):
+    """Mini-batch SGD with momentum / Adam under a step or cosine schedule, float64, step for step against
+    keras.optimizers.SGD(momentum=…) / Adam given the keras.optimizers.schedules schedule, on the same batches."""
+    import keras
+    import tensorflow as tf
+
+    epochs, batch = 6, 8  # 32 points: 4 steps per epoch, 24 steps in all
+    config = train.TrainConfig(epochs=epochs, batch_size=batch, loss="mse", eval_every=epochs, **settings)
+    result = train.train(build_tiny, tiny, config, seeds=[4])
+    model = build_tiny()
+    model.set_weights(train.initial_weights(build_tiny, 4))
+    rate = keras_schedule(config, 4)
+    if config.optimizer == "adam":
+        opt = keras.optimizers.Adam(rate, beta_1=tf.constant(0.9, tf.float64), beta_2=tf.constant(0.999, tf.float64))
+    else:
+        opt = keras.optimizers.SGD(rate, momentum=float(config.momentum))  # cast to float64 by Keras
+    x, y = tiny.x_train.astype(np.float64), tiny.y_train.astype(np.float64)
+    for epoch in range(epochs):
+        # hw1's mini-batch order: a stateless permutation of (run seed, epoch), recomputed here
+        order = tf.argsort(tf.random.stateless_uniform([32], tf.constant([4, epoch], tf.int64))).numpy()
+        for s in range(4):
+            idx = order[s * batch:(s + 1) * batch]
+            with tf.GradientTape() as tape:
+                value = tf.reduce_mean(tf.square(model(x[idx]) - y[idx]))
+            opt.apply(tape.gradient(value, model.trainable_variables), model.trainable_variables)
+    for ours, theirs in zip(result.weights[0], model.get_weights()):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+    assert not np.allclose(result.weights[0][0], train.initial_weights(build_tiny, 4)[0])
+
+
+@pytest.mark.parametrize("settings, steps, expected", [
+    (dict(schedule="step", decay_epochs=(3, 5), decay_factor=0.1),
+     [0, 29, 30, 31, 49, 50, 99], [0.2, 0.2, 0.02, 0.02, 0.02, 0.002, 0.002]),
+    (dict(schedule="cosine", decay_factor=0.0), [0, 50, 100, 150], [0.2, 0.1, 0.0, 0.0]),
+    (dict(schedule="cosine", decay_factor=0.5), [0, 25, 50, 100], [0.2, 0.15 + 0.05 / 2 ** 0.5, 0.15, 0.1]),
+    (dict(), [0, 77], [0.2, 0.2]),
+])
+def test_the_schedule_rate_at_chosen_steps(settings, steps, expected):
+    """η(k) by hand (10 steps per epoch, cap 10 epochs = 100 steps) and by Keras's own schedule objects."""
+    config = train.TrainConfig(epochs=10, learning_rate=0.2, optimizer="sgd", **settings)
+    rates = train.learning_rate_at(config, np.array(steps), 10)
+    np.testing.assert_allclose(rates, expected, rtol=1e-12, atol=1e-15)
+    schedule = keras_schedule(config, 10)
+    if callable(schedule):
+        np.testing.assert_allclose([float(schedule(k)) for k in steps], rates, rtol=1e-12, atol=1e-15)
+    assert train.learning_rate_at(config, steps[1], 10) == pytest.approx(expected[1], abs=1e-15)
+
+
+def test_each_run_stops_at_its_first_evaluation_at_the_target_accuracy():
+    """Per-run stopping on training accuracy: each run is frozen at its first evaluation ≥ the target (its
+    history ends there, its weights are those of that evaluation); the others train on, unchanged by it."""
+    import keras
+
+    ds = mnist_small()
+    build = lambda: models.fc_net([32], ds.input_shape, 10)  # noqa: E731
+    free = train.train(build, ds, train.TrainConfig(epochs=12, batch_size=32, snapshot_every=1), seeds=[0, 1, 2])
+    acc = free.history.pivot(index="epoch", columns="run", values="train_acc")
+    target = float(np.median(acc.loc[4]))  # a target the runs reach at different epochs
+    first = [int(acc.index[acc[r] >= target][0]) for r in range(3)]
+    assert len(set(first)) > 1, "the target should split the runs"
+    stopping = train.train(build, ds, train.TrainConfig(epochs=12, batch_size=32, stop_train_acc=target),
+                           seeds=[0, 1, 2])
+    assert stopping.stopped == first
+    for r in range(3):
+        mine = stopping.history[stopping.history["run"] == r]
+        assert mine["epoch"].max() == first[r] and (mine["train_acc"].iloc[:-1] < target).all()
+        snapshot = next(w for run, e, w in free.snapshots if run == r and e == first[r])
+        for a, b in zip(stopping.weights[r], snapshot):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+        model = build()
+        model.set_weights(stopping.weights[r])
+        model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        assert model.evaluate(ds.x_train, ds.y_train, verbose=0)[1] == pytest.approx(mine["train_acc"].iloc[-1])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(momentum=0.9), "momentum=0.9 is SGD's"), (dict(optimizer="sgd", momentum=1.0), "momentum=1.0"),
+    (dict(schedule="linear"), "schedule='linear'"), (dict(schedule="step"), "decay_epochs=()"),
+    (dict(schedule="step", decay_epochs=(5, 3)), "decay_epochs=(5, 3)"),
+    (dict(schedule="step", decay_epochs=(3,), decay_factor=0.0), "decay_factor=0.0"),
+    (dict(schedule="cosine", decay_factor=1.5), "decay_factor=1.5"),
+    (dict(decay_epochs=(3,)), "is for schedule='step'"),
+])
+def test_schedule_and_momentum_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        train.TrainConfig(epochs=10, **kwargs)

@@ -14,13 +14,55 @@ from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
 from hw1.views.common import architecture_text, dataset_rows, live, settings_table, training_rows
 
-COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "diverged"]
+COLUMNS = ["labels", "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "diverged"]
 Z_CHANCE = 2.0  # test accuracy more than this many standard errors above chance: the net generalizes
+SMALL_FACTOR = 10.0  # the largest ratio of epochs (random / true labels) read as Zhang et al.'s "small factor"
 LAST_SHARE, LAST_MAX = 0.1, 20  # the test accuracy judged: the mean over the last 10% of the epochs (at most 20)
 
 
-def _history(run: ResultsFolder):
-    return run.csv("history.csv", COLUMNS)
+def _history(run: ResultsFolder, labels: str = "random"):
+    """The history of the run on ``labels``: "random", or "original" (the true labels; "true" would read as a
+    boolean)."""
+    h = run.csv("history.csv", COLUMNS)
+    return h[h["labels"] == labels].reset_index(drop=True)
+
+
+def schedule_text(s: dict) -> str:
+    """``Adam, learning rate 0.0001 annealed to 0 along a cosine over the 150-epoch cap`` (from settings)."""
+    name = "SGD with momentum " + f"{s['momentum']:g}" if s.get("momentum") else str(s.get("optimizer", "adam"))
+    name = {"adam": "Adam", "sgd": "SGD"}.get(name, name)
+    lr, kind = s["learning_rate"], s.get("schedule", "constant")
+    if kind == "step":
+        return (f"{name}, learning rate {lr:g}, multiplied by {s['decay_factor']:g} at epochs "
+                f"{', '.join(map(str, s['decay_epochs']))}")
+    if kind == "cosine":
+        return (f"{name}, learning rate {lr:g} annealed to {lr * s['decay_factor']:g} along a cosine over the "
+                f"{s['epochs']}-epoch cap")
+    return f"{name}, constant learning rate {lr:g}"
+
+
+def ratio_bound(run: ResultsFolder) -> float | None:
+    """When only the true labels reach the target: the ratio is more than (random epochs run) / (true epochs)."""
+    o = run.outcome
+    if o.get("epochs_to_target") is None and o.get("true_epochs_to_target") and not o.get("diverged"):
+        return o["epochs_run"] / o["true_epochs_to_target"]
+    return None
+
+
+def ratio_text(run: ResultsFolder) -> str:
+    """Epochs to the target on random vs true labels, from the outcome (the history says the same)."""
+    o, target = run.outcome, pct(run.settings["target_train_acc"], 0)
+    rand, true = o.get("epochs_to_target"), o.get("true_epochs_to_target")
+    bound = ratio_bound(run)
+    if bound is not None:
+        return (f"on the true labels the same net with the same protocol passes {target} training accuracy at epoch "
+                f"{num(true)}; on random labels it has not by the cap of {num(o['epochs_run'])} epochs, so the ratio "
+                f"of epochs is more than {bound:.1f}")
+    if rand is None or true is None:
+        missing = " and ".join(w for w, e in (("random", rand), ("true", true)) if e is None)
+        return f"no epochs-to-target ratio: on the {missing} labels training accuracy stays below {target} at the cap"
+    return (f"on the true labels the same net with the same protocol passes {target} training accuracy at epoch "
+            f"{num(true)}, on random labels at epoch {num(rand)}: {o['epochs_ratio']:.1f} times as many epochs")
 
 
 @dataclass(frozen=True)
@@ -80,11 +122,14 @@ def _outcome_text(run: ResultsFolder) -> str:
 
 
 def plots(run: ResultsFolder) -> list[Plot]:
-    s, h = run.settings, live(_history(run))
+    s, h, twin = run.settings, live(_history(run)), live(_history(run, "original"))
     chance, target = 1.0 / s["dataset"]["num_classes"], s["target_train_acc"]
 
     def draw(fig) -> None:
         top, bottom = fig.subplots(2, 1, sharex=True)
+        if len(twin):  # the same net and protocol on the true labels, in grey
+            top.plot(twin["epoch"], twin["train_loss"], color="0.55", lw=1.0, label="training, twin on true labels")
+            bottom.plot(twin["epoch"], twin["train_acc"], color="0.55", lw=1.0, label="training, twin on true labels")
         top.plot(h["epoch"], h["train_loss"], color="C0", label="training (random labels)", **TRAIN_STYLE)
         top.plot(h["epoch"], h["test_loss"], color="C0", label="test (true labels)", **TEST_STYLE)
         top.set(yscale="log", ylabel="cross-entropy (nats, log)", title="Loss")
@@ -99,9 +144,10 @@ def plots(run: ResultsFolder) -> list[Plot]:
     data = s["dataset"]
     caption = (f"{architecture_text(s)} trained on {data['name']} ({data['train_size']:,} training images) whose "
                f"training labels were redrawn uniformly at random (seed {s['label_seed']}, {pct(s['labels_changed'])}"
-               f" changed); the {data['test_size']:,} test images keep their true labels. Adam, learning rate "
-               f"{s['learning_rate']:g}, batch size {s['batch_size']}; full-set metrics in inference mode after "
-               f"every epoch. Outcome: {_outcome_text(run)}." + (" The run DIVERGED; the curves stop there."
+               f" changed); the {data['test_size']:,} test images keep their true labels. {schedule_text(s)}, batch "
+               f"size {s['batch_size']}; full-set metrics in inference mode after every epoch. Grey: the same net, "
+               f"initial weights and protocol on the true training labels. Outcome: {_outcome_text(run)}; "
+               f"{ratio_text(run)}." + (" The run DIVERGED; the curves stop there."
                                                                   if run.outcome["diverged"] else ""))
     return [Plot("random_labels.png", "Training on random labels", caption, draw, size=(7.0, 6.2))]
 
@@ -112,8 +158,9 @@ def describe(run: ResultsFolder) -> list[Table]:
             ("Labels", f"every training label redrawn uniformly at random (seed {s['label_seed']}): "
                        f"{pct(s['labels_changed'])} changed; test labels true"),
             *training_rows(s, epochs=f"at most {s['epochs']} (stops once training accuracy ≥ "
-                                     f"{pct(s['target_train_acc'], 0)})"),
-            ("Runs", "one (a single network is asked to memorize; nothing is compared)")]
+                                     f"{pct(s['target_train_acc'], 0)})", learning_rate=schedule_text(s)),
+            ("Runs", "two: the net on random labels, and its twin (same initial weights, same protocol) on the true "
+                     "labels, for the ratio of epochs to the target")]
     return [settings_table(run, rows)]
 
 
@@ -140,6 +187,16 @@ def comment(run: ResultsFolder) -> list[Note]:
                          "resolved by this run: " + ("it diverged (a smaller learning rate is needed)." if o["diverged"]
                                                      else "more epochs or a wider net are needed.")),
                       "agrees" if memorized else "unresolved"))
+    ratio = o.get("epochs_ratio")
+    notes.append(Note(f"Training time, Zhang et al.'s \"small factor\": {ratio_text(run)}."
+                      + (f" Within the {SMALL_FACTOR:g}× this report takes for \"a small factor\", as they report."
+                         if ratio is not None and ratio <= SMALL_FACTOR else
+                         f" More than the {SMALL_FACTOR:g}× this report takes for \"a small factor\"."
+                         if ratio is not None or (ratio_bound(run) or 0) > SMALL_FACTOR else
+                         " Not resolved by this run: that bound does not tell whether the factor is small."
+                         if ratio_bound(run) is not None else ""),
+                      "agrees" if ratio is not None and ratio <= SMALL_FACTOR else
+                      "contradicts" if ratio is not None or (ratio_bound(run) or 0) > SMALL_FACTOR else "unresolved"))
     test = chance_test(h["test_acc"], classes, n_test)
     if not test.above:
         notes.append(Note(f"Test accuracy (true labels): {test.text(n_test)}; highest over all epochs "
@@ -171,7 +228,7 @@ def conclusion(run: ResultsFolder) -> tuple[str, str]:
                "that transfers")
     return (f"{fits}: {_outcome_text(run)} on {s['dataset']['train_size']:,} images with random labels "
             f"({num(s['params'])} parameters), while on the true test labels {test.text(s['dataset']['test_size'])}, "
-            f"{verdict}.", "random_labels.png")
+            f"{verdict}; {ratio_text(run)}.", "random_labels.png")
 
 
 VIEW = View("part3_random_labels", position=7, plots=plots, tasks=(
