@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from hw1 import analysis, hessian, spectrum, trajectory
+from hw1 import analysis, hessian, trajectory
 from hw1.adapt import (DTYPES, DataChunks, MAX_EXACT_PARAMS, Problem, check_argument, check_model, ends_in_softmax,
                        make_problem, model_view, outputs_are_probabilities, resolve_loss,
                        trial_call, weights_of)

@@ -1,16 +1,12 @@
-"""Numbers into words: formatting, trend words, and the rule for a verdict against the literature.
+"""Numbers into words: formatting and descriptive trend words.
 
-The report says a trend "agrees with" or "contradicts" a published claim ONLY when the
-evidence carries it (:func:`seed_trend`): measured over several seeds, the trend must go
-the same way in every seed, and the seed ranges at the two ends must not overlap.
-Otherwise the finding is "not resolved by this run", and the report says why.
-This module imports neither TensorFlow nor matplotlib.
+Whether a comparison between models counts is not decided here but by the one rule of
+:mod:`hw1.evidence`. This module imports neither TensorFlow nor matplotlib.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import numpy as np
@@ -140,74 +136,3 @@ def trend_words(rho: float, up: str = "rises", down: str = "falls") -> str:
     if rho > -TREND:
         return "shows no monotone trend"
     return f"tends to {down[:-1]}" if rho > -CONSISTENT else f"{down} consistently"
-
-
-# ---------------------------------------------------------------- evidence over seeds
-
-@dataclass(frozen=True)
-class Trend:
-    """How ``y`` moves with ``x`` over several seeds, and whether the run resolves it.
-
-    Attributes:
-        direction: +1 (rises), -1 (falls) or 0 (not resolved).
-        per_seed_rho: Spearman ρ of y against x within each seed.
-        low, high: the values of y at the smallest and the largest x, one per seed.
-        reason: why it is, or is not, resolved (a clause for the report).
-    """
-
-    direction: int
-    per_seed_rho: tuple[float, ...]
-    low: tuple[float, ...]
-    high: tuple[float, ...]
-    reason: str
-
-    @property
-    def resolved(self) -> bool:
-        return self.direction != 0
-
-
-RULE = ("a trend counts only when it goes the same way in every seed (Spearman ρ of the same sign, |ρ| ≥ "
-        f"{TREND}) and the seed ranges at the smallest and the largest value do not overlap")
-
-
-def seed_trend(frame: pd.DataFrame, x: str, y: str, seed: str = "seed") -> Trend:
-    """Whether ``y`` rises or falls with ``x``, judged over the seeds in column ``seed``.
-
-    The rule (:data:`RULE`): with at least two seeds, every seed's Spearman ρ of y on x has the
-    same sign and |ρ| ≥ 0.3, AND the range of y over seeds at the smallest x does not overlap
-    its range at the largest x. With one seed nothing is resolved (the spread is unknown).
-
-    Example:
-        >>> f = pd.DataFrame({"x": [1, 2, 3] * 2, "y": [1, 2, 3, 1.1, 2.1, 3.1], "seed": [0] * 3 + [1] * 3})
-        >>> seed_trend(f, "x", "y").direction
-        1
-    """
-    frame = frame[np.isfinite(frame[y].astype(float))]
-    xs = np.sort(frame[x].unique())
-    seeds = sorted(frame[seed].unique())
-    rhos = tuple(spearman(part[x], part[y]) for _, part in frame.groupby(seed, sort=True))
-    low = tuple(frame.loc[frame[x] == xs[0], y]) if len(xs) else ()
-    high = tuple(frame.loc[frame[x] == xs[-1], y]) if len(xs) else ()
-    if len(seeds) < 2:
-        return Trend(0, rhos, low, high, "one seed only, so the spread between seeds is unknown")
-    if len(xs) < 3:
-        return Trend(0, rhos, low, high, f"only {len(xs)} values of {x}")
-    signs = {int(np.sign(r)) if math.isfinite(r) and abs(r) >= TREND else 0 for r in rhos}
-    if len(signs) != 1 or 0 in signs:
-        return Trend(0, rhos, low, high, "the seeds disagree on the direction (Spearman ρ per seed: "
-                     + ", ".join(f"{r:.2f}" for r in rhos) + ")")
-    direction = signs.pop()
-    apart = min(high) > max(low) if direction > 0 else max(high) < min(low)
-    if not apart:
-        return Trend(0, rhos, low, high, f"the ends are within the spread over seeds ({num(min(low))}–"
-                     f"{num(max(low))} vs {num(min(high))}–{num(max(high))})")
-    return Trend(direction, rhos, low, high, f"every seed agrees (ρ per seed {', '.join(f'{r:.2f}' for r in rhos)})"
-                 f" and the ends are apart ({num(min(low))}–{num(max(low))} vs {num(min(high))}–{num(max(high))})")
-
-
-def ranges_apart(a: Iterable[float], b: Iterable[float]) -> int:
-    """+1 if every value of ``a`` exceeds every value of ``b``, -1 if the reverse, 0 if the ranges overlap."""
-    a, b = np.asarray(list(a), float), np.asarray(list(b), float)
-    if len(a) == 0 or len(b) == 0:
-        return 0
-    return 1 if a.min() > b.max() else -1 if a.max() < b.min() else 0

@@ -216,24 +216,8 @@ def test_the_commands_draw_and_report_without_tensorflow_from_any_folder(smoke_r
     assert help_text.returncode == 0 and "usage:" in help_text.stdout
 
 
-# ---------------------------------------------------------------- the verdict rule
+# ---------------------------------------------------------------- numbers into words
 
-@pytest.mark.parametrize("values, direction, reason", [
-    ([[1, 2, 3], [1.1, 2.1, 3.1], [0.9, 2.2, 2.9]], 1, "every seed agrees"),
-    ([[3, 2, 1], [3.1, 2.1, 1.1]], -1, "every seed agrees"),
-    ([[1, 2, 3], [3, 2, 1]], 0, "disagree on the direction"),
-    ([[1, 2, 3], [2.5, 3, 3.5], [3.5, 3.6, 3.7]], 0, "within the spread over seeds"),
-    ([[1, 2, 3]], 0, "one seed only"),
-])
-def test_seed_trend_resolves_only_trends_larger_than_the_spread(values, direction, reason):
-    frame = pd.DataFrame([{"x": x, "y": y, "seed": s} for s, ys in enumerate(values)
-                          for x, y in zip([10, 100, 1000], ys)])
-    trend = prose.seed_trend(frame, "x", "y")
-    assert trend.direction == direction and reason in trend.reason
-
-
-def test_ranges_apart_and_mean_spread():
-    assert prose.ranges_apart([3, 4], [1, 2]) == 1 and prose.ranges_apart([1, 2], [3, 4]) == -1
-    assert prose.ranges_apart([1, 3], [2, 4]) == 0
+def test_mean_spread_and_spearman():
     assert prose.mean_spread([1.0, 2.0, 3.0]) == "2 ± 1 (n = 3)"
     assert prose.spearman([1, 2, 3, float("nan")], [3, 2, 1, 0]) == pytest.approx(-1.0)

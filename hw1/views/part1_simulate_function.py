@@ -9,7 +9,7 @@ import pandas as pd
 from hw1 import evidence
 from hw1.document import Note, Table
 from hw1.plots import legend_under
-from hw1.prose import num, pct, times, value_range
+from hw1.prose import num, times, value_range
 from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
 from hw1.views.common import diverged_note, live, settings_table, training_rows

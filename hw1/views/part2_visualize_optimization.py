@@ -7,7 +7,7 @@ import pandas as pd
 
 from hw1.document import Note, Table
 from hw1.plots import legend_under
-from hw1.prose import num, pct, span, times
+from hw1.prose import num, pct, span
 from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
 from hw1.views.common import architecture_text, dataset_rows, settings_table, training_rows

@@ -9,8 +9,6 @@ draws no verdict. Capped and diverged models are shown (capped ones marked) but 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, PercentFormatter
