@@ -587,10 +587,14 @@ def trial_call(view: keras.Model, chunks: DataChunks) -> None:
 
 
 def _first_line(error: Exception) -> str:
-    """The informative first line of an exception (Keras wraps layer errors in a generic header)."""
+    """The informative first line of an exception (Keras wraps layer errors in a generic header; TensorFlow's
+    op errors carry a ``{{function_node …}}`` prefix and an ``[Op:…]`` suffix)."""
     lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(error).splitlines()]
     lines = [line for line in lines if line and not line.startswith("Exception encountered when calling")]
-    return lines[0] if lines else type(error).__name__
+    if not lines:
+        return type(error).__name__
+    line = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", lines[0])
+    return re.sub(r"\s*\[Op:[^\]]*\].*$", "", line) or type(error).__name__
 
 
 def check_argument(name: str, value: Any, ok: bool, accepted: str) -> None:
