@@ -373,15 +373,17 @@ class DataChunks:
     """``(x, y)`` arrays or a tf.data.Dataset, as chunks of (x, labels in hw1's form), every one checked.
 
     Arrays are checked up front (finite, real, as many labels as samples). A dataset is checked
-    as it is read, on every pass, before any value is returned: finite batches, at least one
-    sample, and at most :data:`MAX_UNKNOWN_SAMPLES` samples when its cardinality is unknown.
+    as it is read, before any value is returned: finite batches on the first complete pass (the
+    passes after it read the same samples; checking each would cost up to a fifth of a
+    Hessian-vector product), and on every pass at least one sample and at most
+    :data:`MAX_UNKNOWN_SAMPLES` samples when its cardinality is unknown.
     """
 
     def __init__(self, data: Any, model: keras.Model, kind: str | None, need_labels: bool = True) -> None:
         self.kind, self.outputs = kind, int(model.output_shape[-1]) if _has_shape(model) else None
         input_shape = tuple(model.input_shape[1:]) if _has_shape(model) else None
         input_rank = len(input_shape) + 1 if input_shape is not None else None
-        self.capped = False
+        self.capped, self.checked = False, False
         if isinstance(data, tf.data.Dataset):
             cardinality = int(data.cardinality())
             if cardinality == tf.data.INFINITE_CARDINALITY:
@@ -490,8 +492,9 @@ class DataChunks:
                 raise ValueError(f"reading the tf.data.Dataset failed after {seen} samples: "
                                  f"{_first_line(error)}") from None
             count = int(x.shape[0]) if x.shape.rank else 1
-            check_finite_inputs(x, "x", seen)
-            check_finite_inputs(y, "y", seen)
+            if not self.checked:
+                check_finite_inputs(x, "x", seen)
+                check_finite_inputs(y, "y", seen)
             seen += count
             if self.capped and seen > MAX_UNKNOWN_SAMPLES:
                 raise ValueError(f"data is a tf.data.Dataset of unknown cardinality (from_generator, filter, ...) "
@@ -502,6 +505,7 @@ class DataChunks:
             yield x, y
         if seen == 0:
             raise ValueError("data is an empty tf.data.Dataset (no samples in a pass); hw1 needs at least one sample")
+        self.checked = True
 
 
 def _check_inputs(shape: tuple, expected: tuple | None, model: keras.Model) -> None:
