@@ -113,7 +113,7 @@ def input_jacobian_norms(model: keras.Model, weights: Weights, x: np.ndarray, *,
     parameters: labels play no part. ``softmax=False``: ‖∂f(x)/∂x‖_F of the outputs as they are
     (a model that already outputs probabilities, or a regression model).
     """
-    dtype = model.trainable_variables[0].dtype
+    dtype = model.trainable_variables[0].dtype if model.trainable_variables else model.compute_dtype  # frozen model
     weights = [tf.constant(w, dtype) for w in weights]
     fn = _jacobian_norms(model, softmax)
     return np.concatenate([fn(weights, tf.constant(x[i:i + JACOBIAN_CHUNK], dtype)).numpy()
@@ -200,6 +200,9 @@ def sharpness_on_batches(model: keras.Model, weights: Weights, batches: Batches,
             total += chunk_total.numpy()
             grads = [g + c.numpy() for g, c in zip(grads, chunk_grads)]
             count += int(x.shape[0])
+        if not np.all(np.isfinite(total)):  # max() would skip a NaN and report the box as flat
+            raise ValueError(f"the loss is not finite inside the box epsilon={epsilon:g} (an overflow in {dtype}); "
+                             "use a smaller epsilon or dtype='float64'")
         return total / count, grads
 
     values, grads = loss_and_gradient(delta)

@@ -160,6 +160,12 @@ def _twin(model: keras.Model, dtype: str) -> keras.Model:
     return twin
 
 
+def variable_dtype(model: keras.Model) -> str:
+    """The dtype of ``model``'s trainable variables (its variables', or its compute dtype, for a frozen model)."""
+    variables = model.trainable_variables or model.variables
+    return str(variables[0].dtype) if variables else str(model.compute_dtype)
+
+
 def in_dtype(model: keras.Model, dtype: str | None) -> keras.Model:
     """``model`` computing in ``dtype``: itself if it already does (or ``dtype`` is None), else a float twin.
 
@@ -167,7 +173,7 @@ def in_dtype(model: keras.Model, dtype: str | None) -> keras.Model:
     cached per (model, dtype) and its non-trainable variables (e.g. batch-normalization statistics)
     are refreshed from ``model`` at every call. Trainable weights are always passed explicitly.
     """
-    if dtype is None or model.trainable_variables[0].dtype == dtype:
+    if dtype is None or variable_dtype(model) == dtype:
         return model
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype={dtype!r}; choose 'float32' or 'float64'")

@@ -36,11 +36,14 @@ import pandas as pd
 import tensorflow as tf
 
 from hw1 import analysis, hessian, trajectory
-from hw1.adapt import (DTYPES, DataChunks, MAX_EXACT_PARAMS, Problem, check_argument, check_model, ends_in_softmax,
-                       make_problem, model_view, outputs_are_probabilities, resolve_loss,
-                       trial_call, weights_of)
+from hw1.adapt import (MAX_BYTES, MAX_DENSITY_GRID, MAX_EPSILON, MAX_EXACT_PARAMS, MAX_GRID_POINTS, MAX_PROBES,
+                       MAX_STEPS, DataChunks, Problem, check_argument, check_bytes, check_choice, check_count,
+                       check_differentiable_inputs, check_dtype, check_flag, check_model, check_number, check_weights,
+                       ends_in_softmax, make_problem, model_view, n_trainable, outputs_are_probabilities, resolve_loss,
+                       trial_call)
 from hw1.core import Evaluator, evaluator, stack
 from hw1.curvature_op import Curvature
+from hw1.trajectory import GRID_CHUNK
 
 __all__ = ["evaluate", "gradient_norm", "hessian_eigenvalues", "hessian_trace", "hessian_density", "exact_hessian",
            "minimal_ratio", "sensitivity", "sharpness", "interpolate", "loss_surface", "plot_density",
@@ -86,7 +89,8 @@ def evaluate(model: keras.Model, data: Any, *, loss: Any = None, weights: Sequen
         dtype: None (the model's), "float32" or "float64".
 
     Returns:
-        ``{"loss": …, "accuracy": …}`` (accuracy as a fraction; absent for MSE).
+        ``{"loss": …, "accuracy": …}`` (accuracy as a fraction; absent for MSE; NaN if the loss is
+        not finite, i.e. overflows: inputs and weights themselves are checked to be finite).
 
     Example:
         >>> hw1.evaluate(model, (x_test, y_test))                   # doctest: +SKIP
@@ -108,7 +112,8 @@ def _evaluate_runs(evaluate: Evaluator, stacked: list[np.ndarray],
         count = int(x.shape[0])
         losses, accs = evaluate(stacked, x, y)
         loss_sum, acc_sum, total = loss_sum + count * losses, acc_sum + count * accs, total + count
-    return loss_sum / total, acc_sum / total
+    losses = loss_sum / total
+    return losses, np.where(np.isfinite(losses), acc_sum / total, np.nan)  # argmax of NaN logits is no accuracy
 
 
 class _ChunkedEvaluator:
@@ -139,6 +144,14 @@ def gradient_norm(model: keras.Model, data: Any, *, loss: Any = None, weights: S
 
 # ---------------------------------------------------------------- curvature
 
+def _check_basis(name: str, steps: int, model: keras.Model) -> None:
+    """Lanczos keeps min(steps, n) vectors of n parameters: refuse more than MAX_BYTES of them (counted as float64,
+    the largest dtype), before any work."""
+    n = n_trainable(model)
+    check_bytes(f"{name}={steps} (a Lanczos basis of {min(steps, n):,} x {n:,} values)", 8 * min(steps, n) * n,
+                MAX_BYTES)
+
+
 def hessian_eigenvalues(model: keras.Model, data: Any, k: int = 1, *, which: str = "largest", rtol: float = 1e-3,
                         max_iterations: int = 300, seed: int = 0, loss: Any = None,
                         weights: Sequence[Any] | None = None, dtype: str | None = None, return_vectors: bool = False,
@@ -153,12 +166,12 @@ def hessian_eigenvalues(model: keras.Model, data: Any, k: int = 1, *, which: str
 
     Args:
         model, data, loss, weights, dtype: as in :func:`evaluate`.
-        k: how many eigenvalues.
+        k: how many eigenvalues (an integer >= 1, at most the number of parameters).
         which: "largest" (most positive first) or "smallest" (most negative first).
-        rtol: relative tolerance (above).
-        max_iterations: at most this many Hessian-vector products; not converged: the values found,
-            with a RuntimeWarning.
-        seed: seeds the start vector.
+        rtol: relative tolerance (above), in (0, 1).
+        max_iterations: at most this many Hessian-vector products (<= 100,000, and a Lanczos basis of
+            at most 2 GiB); not converged: the values found, with a RuntimeWarning.
+        seed: seeds the start vector (an integer >= 0).
         return_vectors: also return the (k, n) unit eigenvectors (flattened ``model.trainable_weights`` order).
         curvature, variables, batch_size, strategy: as in :func:`hw1.curvature` (C for H then).
 
@@ -169,11 +182,15 @@ def hessian_eigenvalues(model: keras.Model, data: Any, k: int = 1, *, which: str
         >>> hw1.hessian_eigenvalues(model, (x_train, y_train), k=3)    # doctest: +SKIP
         array([21.37, 15.18, 11.92])
     """
-    check_argument("k", k, isinstance(k, (int, np.integer)) and k >= 1, "k must be a positive integer")
-    check_argument("which", which, which in ("largest", "smallest"), "choose 'largest' or 'smallest'")
-    check_argument("rtol", rtol, isinstance(rtol, (int, float)) and 0 < rtol < 1, "rtol must be in (0, 1)")
-    check_argument("max_iterations", max_iterations, isinstance(max_iterations, (int, np.integer)) and max_iterations >= 1,
-           "max_iterations must be a positive integer")
+    check_model(model)
+    k, n = check_count("k", k), n_trainable(model)
+    if k > n:
+        raise ValueError(f"k={k}; the model has only {n} parameters")
+    which = check_choice("which", which, ("largest", "smallest"))
+    rtol = check_number("rtol", rtol, 0, 1, low_open=True, high_open=True)
+    max_iterations = check_count("max_iterations", max_iterations, 1, MAX_STEPS)
+    seed = check_count("seed", seed, 0)
+    _check_basis("max_iterations", max_iterations, model)
     return Curvature(model, data, loss, curvature, variables, batch_size, dtype, strategy, weights).eigenvalues(
         k, which, rtol, return_vectors, max_iterations=max_iterations, seed=seed)
 
@@ -189,8 +206,9 @@ def hessian_trace(model: keras.Model, data: Any, *, probes: int = 100, seed: int
 
     Args:
         model, data, loss, weights, dtype: as in :func:`evaluate`.
-        probes: number of random vectors (≥ 2; Hessian-vector products for "hutch++", ≥ 4).
-        seed: seeds the probes.
+        probes: number of random vectors (an integer in [2, 100,000]; Hessian-vector products for "hutch++",
+            ≥ 4).
+        seed: seeds the probes (an integer >= 0).
         method: "hutchinson" or "hutch++" (see :meth:`hw1.Curvature.trace`).
         curvature, variables, batch_size, strategy: as in :func:`hw1.curvature` (C for H then).
 
@@ -200,7 +218,8 @@ def hessian_trace(model: keras.Model, data: Any, *, probes: int = 100, seed: int
     Example:
         >>> trace, stderr, _ = hw1.hessian_trace(model, (x_train, y_train))   # doctest: +SKIP
     """
-    check_argument("probes", probes, isinstance(probes, (int, np.integer)) and probes >= 2, "probes must be an integer >= 2")
+    probes = check_count("probes", probes, 2, MAX_PROBES)
+    seed = check_count("seed", seed, 0)
     return Curvature(model, data, loss, curvature, variables, batch_size, dtype, strategy, weights).trace(
         probes, method, seed=seed)
 
@@ -218,11 +237,13 @@ def hessian_density(model: keras.Model, data: Any, *, probes: int = 1, steps: in
     Args:
         model, data, loss, weights, dtype: as in :func:`evaluate`.
         probes: random start vectors (1 is usually enough for large models: the estimate concentrates
-            as 1/√n_params).
-        steps: Lanczos steps per probe (moments up to degree 2·steps − 1 are exact per probe).
-        sigma: smoothing width; default 1 % of the spectrum's range.
-        grid_points: points of the grid, which spans the nodes ± 5·sigma.
-        seed: seeds the probes.
+            as 1/√n_params); an integer in [1, 100,000].
+        steps: Lanczos steps per probe (moments up to degree 2·steps − 1 are exact per probe); an
+            integer in [2, 100,000], its Lanczos basis at most 2 GiB.
+        sigma: smoothing width (a positive number); default 1 % of the spectrum's range.
+        grid_points: points of the grid, which spans the nodes ± 5·sigma (an integer in [10, 100,000];
+            grid_points × probes × steps float64 values at most 2 GiB).
+        seed: seeds the probes (an integer >= 0).
         curvature, variables, batch_size, strategy: as in :func:`hw1.curvature` (C for H then).
 
     Returns:
@@ -232,11 +253,15 @@ def hessian_density(model: keras.Model, data: Any, *, probes: int = 1, steps: in
         >>> density = hw1.hessian_density(model, (x_train, y_train))   # doctest: +SKIP
         >>> hw1.plot_density(density).figure.savefig("density.png")    # doctest: +SKIP
     """
-    check_argument("probes", probes, isinstance(probes, (int, np.integer)) and probes >= 1, "probes must be an integer >= 1")
-    check_argument("steps", steps, isinstance(steps, (int, np.integer)) and steps >= 2, "steps must be an integer >= 2")
-    check_argument("sigma", sigma, sigma is None or (np.isfinite(sigma) and sigma > 0), "sigma must be positive or None")
-    check_argument("grid_points", grid_points, isinstance(grid_points, (int, np.integer)) and grid_points >= 10,
-           "grid_points must be an integer >= 10")
+    check_model(model)
+    probes = check_count("probes", probes, 1, MAX_PROBES)
+    steps = check_count("steps", steps, 2, MAX_STEPS)
+    sigma = None if sigma is None else check_number("sigma", sigma, 0, low_open=True)
+    grid_points = check_count("grid_points", grid_points, 10, MAX_DENSITY_GRID)
+    seed = check_count("seed", seed, 0)
+    _check_basis("steps", steps, model)
+    check_bytes(f"grid_points={grid_points} x probes={probes} x steps={steps} (the smoothed density)",
+                8 * grid_points * probes * min(steps, n_trainable(model)))
     return Curvature(model, data, loss, curvature, variables, batch_size, dtype, strategy, weights).density(
         probes, steps, sigma, grid_points, seed=seed)
 
@@ -269,10 +294,12 @@ def exact_hessian(model: keras.Model, data: Any, *, loss: Any = None, weights: S
         >>> H = hw1.exact_hessian(small_model, (x, y), dtype="float64")   # doctest: +SKIP
     """
     check_model(model)
-    n = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
-    check_argument("max_params", max_params, n <= max_params,
-           f"model {model.name!r} has {n} parameters; raise max_params (the matrix takes {8 * n * n / 1e9:.2g} GB) "
-           "or use hessian_eigenvalues / hessian_trace / hessian_density")
+    max_params = check_count("max_params", max_params, 1)
+    n = n_trainable(model)
+    if n > max_params:
+        raise ValueError(f"max_params={max_params!r}: model {model.name!r} has {n} parameters; raise max_params (the "
+                         f"matrix takes {8 * n * n / 1e9:.2g} GB) or use hessian_eigenvalues / hessian_trace / "
+                         "hessian_density")
     problem = make_problem(model, data, loss, weights, dtype)
     return hessian.batched_loss_gradient_hessian(problem.view, problem.weights, problem.batches, problem.loss)[2]
 
@@ -288,7 +315,7 @@ def minimal_ratio(model: keras.Model, data: Any, *, tol: float | None = None, lo
         >>> hw1.minimal_ratio(small_model, (x, y), tol=1e-6)   # doctest: +SKIP
         0.93
     """
-    check_argument("tol", tol, tol is None or (np.isfinite(tol) and tol >= 0), "tol must be a non-negative number or None")
+    tol = None if tol is None else check_number("tol", tol, 0)
     eigenvalues = hessian.hessian_eigenvalues(exact_hessian(model, data, loss=loss, weights=weights, dtype=dtype))
     if tol is None:
         eps = np.finfo(dtype or model.trainable_variables[0].dtype).eps
@@ -304,13 +331,20 @@ def sensitivity(model: keras.Model, x: Any, *, loss: Any = None, weights: Sequen
     OUTPUT probabilities with respect to its INPUT, averaged over the samples.
 
     p is the softmax of a logit model's outputs, or the outputs themselves of a model ending in
-    softmax (never a second softmax); for an MSE model, its raw outputs. Labels play no part.
-    Units: probability (output) per unit of input.
+    softmax (never a second softmax); for an MSE model, its raw outputs. Labels play no part,
+    and no loss is needed: without one (an uncompiled model, ``loss=None``) p is the model's
+    outputs as they are, so an uncompiled logit model is measured on its logits unless
+    ``loss=`` says they are logits. Units: probability (output) per unit of input.
+
+    The inputs must be floating point (an Embedding on integer ids has no input gradient: refused,
+    naming the dtype); the model needs no trainable weights (a frozen model is measured too).
 
     Args:
         model: a built Keras model. Whether its outputs are logits is read from its last layer
             (softmax) or its loss (compiled, or ``loss=``).
-        x: inputs as an array, or a tf.data.Dataset of x or (x, y) batches.
+        x: inputs as a float array, or a tf.data.Dataset of x or (x, y) batches.
+        loss: None (the compiled loss, if any), or a loss as in :func:`evaluate`: only read to
+            tell logits from outputs to take as they are.
         weights, dtype: as in :func:`evaluate`.
         per_sample: return one value per sample instead of the mean.
 
@@ -318,18 +352,21 @@ def sensitivity(model: keras.Model, x: Any, *, loss: Any = None, weights: Sequen
         >>> hw1.sensitivity(model, x_test)      # doctest: +SKIP
         0.412
     """
-    check_model(model)
+    check_model(model, trainable=False)
     check_argument("x", f"<tuple of {len(x)}>" if isinstance(x, tuple) else "", not isinstance(x, tuple),
                    "sensitivity takes the inputs alone: pass x, not (x, y)")
-    check_argument("dtype", dtype, dtype in DTYPES, "choose None, 'float32' or 'float64'")
+    check_dtype(dtype)
+    per_sample = check_flag("per_sample", per_sample)
+    known = loss is not None or getattr(model, "loss", None) is not None
+    resolved = resolve_loss(model, loss) if known else None
+    theta = check_weights(model, weights)
     data = DataChunks(x if isinstance(x, tf.data.Dataset) else (x, None), model, None, need_labels=False)
-    softmax = False  # a model ending in softmax: its outputs are the probabilities
-    if not ends_in_softmax(model):
-        resolved = resolve_loss(model, loss)
+    check_differentiable_inputs(model, data.first_inputs()[:2])
+    softmax = False  # a model ending in softmax, or no loss to say otherwise: the outputs as they are
+    if not ends_in_softmax(model) and resolved is not None:
         softmax = resolved.kind == "ce" and not outputs_are_probabilities(model, data, resolved)
     view = model_view(model, False, dtype)
     trial_call(view, data)
-    theta = weights_of(model, weights)
     norms = np.concatenate([analysis.input_jacobian_norms(view, theta, np.asarray(chunk), softmax=softmax)
                             for chunk in data.inputs()])
     return norms if per_sample else float(np.mean(norms))
@@ -347,17 +384,21 @@ def sharpness(model: keras.Model, data: Any, epsilon: float = 1e-3, *, steps: in
 
     Args:
         model, data, loss, weights, dtype: as in :func:`evaluate`.
-        epsilon: the box's relative half-width (Keskar et al.: 1e-3 and 5e-4).
-        steps, starts, seed: the ascent (see :func:`hw1.analysis.sharpness`).
+        epsilon: the box's relative half-width, in [0, 1] (Keskar et al.: 1e-3 and 5e-4).
+        steps, starts, seed: the ascent (see :func:`hw1.analysis.sharpness`): steps in [0, 100,000],
+            starts in [1, 100,000] (starts copies of the weights, at most 2 GiB), seed >= 0.
 
     Example:
         >>> hw1.sharpness(model, (x_train, y_train), epsilon=1e-3)   # doctest: +SKIP
         1.87
     """
-    check_argument("epsilon", epsilon, isinstance(epsilon, (int, float)) and np.isfinite(epsilon) and epsilon >= 0,
-           "epsilon must be a non-negative number")
-    check_argument("steps", steps, isinstance(steps, (int, np.integer)) and steps >= 0, "steps must be an integer >= 0")
-    check_argument("starts", starts, isinstance(starts, (int, np.integer)) and starts >= 1, "starts must be an integer >= 1")
+    check_model(model)
+    epsilon = check_number("epsilon", epsilon, 0, MAX_EPSILON)
+    steps = check_count("steps", steps, 0, MAX_STEPS)
+    starts = check_count("starts", starts, 1, MAX_STEPS)
+    seed = check_count("seed", seed, 0)
+    check_bytes(f"starts={starts} ({starts} copies of {n_trainable(model):,} float64 weights)",
+                8 * 3 * starts * n_trainable(model))  # the perturbations, their bounds and gradients
     problem = make_problem(model, data, loss, weights, dtype)
     return analysis.sharpness_on_batches(problem.view, problem.weights, problem.batches, problem.loss,
                                          epsilon=epsilon, steps=steps, starts=starts, seed=seed)
@@ -371,23 +412,66 @@ def interpolate(model_a: keras.Model, model_b: keras.Model, data: Any,
     Both models must have the same architecture (trainable variable shapes); α = 0 is model_a,
     α = 1 is model_b, α outside [0, 1] extrapolates. The loss is model_a's (compiled or ``loss=``).
 
+    Args:
+        model_a, model_b: built models of one architecture.
+        data, loss, dtype: as in :func:`evaluate`.
+        alphas: 1 to 10,000 finite numbers.
+
     Returns:
-        One row per α: ``alpha, loss, accuracy`` (accuracy NaN for MSE).
+        One row per α: ``alpha, loss, accuracy`` (accuracy NaN for MSE, and where the loss is not finite).
 
     Example:
         >>> hw1.interpolate(small_batch_model, large_batch_model, (x_test, y_test))   # doctest: +SKIP
     """
+    check_model(model_a)
     check_model(model_b)
-    alphas = np.asarray(alphas, np.float64).reshape(-1)
-    check_argument("alphas", alphas.tolist(), alphas.size >= 1 and np.all(np.isfinite(alphas)),
-           "alphas must be finite numbers")
-    problem = make_problem(model_a, data, loss, None, dtype)
-    end = [v.numpy() for v in model_b.trainable_variables]
-    if [w.shape for w in end] != [w.shape for w in problem.weights]:
+    alphas = _check_reals("alphas", alphas, MAX_GRID_POINTS)
+    end = [np.asarray(v.numpy()) for v in model_b.trainable_variables]
+    start = [np.asarray(v.numpy()) for v in model_a.trainable_variables]
+    if [w.shape for w in end] != [w.shape for w in start]:
         raise ValueError(f"model_b {model_b.name!r} has trainable shapes {[w.shape for w in end]}; model_a "
-                         f"{model_a.name!r} has {[w.shape for w in problem.weights]} (same architecture needed)")
-    losses, accs = _ChunkedEvaluator(problem)(analysis.interpolation_points(problem.weights, end, alphas))
-    return pd.DataFrame({"alpha": alphas, "loss": losses, "accuracy": accs})
+                         f"{model_a.name!r} has {[w.shape for w in start]} (same architecture needed)")
+    check_weights(model_b, None)
+    problem = make_problem(model_a, data, loss, None, dtype)
+    evaluate_all = _ChunkedEvaluator(problem)
+    parts = [evaluate_all(analysis.interpolation_points(problem.weights, end, alphas[i:i + GRID_CHUNK]))
+             for i in range(0, len(alphas), GRID_CHUNK)]  # memory: GRID_CHUNK copies of the weights at a time
+    return pd.DataFrame({"alpha": alphas, "loss": np.concatenate([p[0] for p in parts]),
+                         "accuracy": np.concatenate([p[1] for p in parts])})
+
+
+def _check_reals(name: str, values: Any, most: int) -> np.ndarray:
+    """1 to ``most`` finite real numbers (a scalar or any sequence) as a flat float64 array; else one ValueError."""
+    array = None
+    try:
+        array = np.asarray(values)
+        ok = array.dtype.kind in "iuf" and 1 <= array.size <= most
+    except (TypeError, ValueError):  # ragged
+        ok = False
+    if ok:
+        array = array.astype(np.float64).reshape(-1)
+        ok = bool(np.all(np.isfinite(array)))
+    if not ok:
+        size = array.size if isinstance(array, np.ndarray) else 1
+        shown = repr(values) if size <= 10 else f"<{size:,} values>"
+        raise ValueError(f"{name}={shown}; {name} must be 1 to {most:,} finite real numbers")
+    return array
+
+
+def _check_directions(directions: Any, dims: int, shapes: list[tuple]) -> list[list[np.ndarray]]:
+    """``dims`` directions, each finite real arrays shaped like the trainable weights; else one ValueError."""
+    wanted = f"directions must be 'filter' or {dims} lists of finite arrays shaped like the trainable weights {shapes}"
+    try:
+        chosen = [[np.asarray(a) for a in d] for d in directions]
+    except (TypeError, ValueError):
+        raise ValueError(f"directions is a {type(directions).__name__}; {wanted}") from None
+    if len(chosen) != dims or any([a.shape for a in d] != shapes for d in chosen):
+        raise ValueError(f"{len(chosen)} directions of shapes {[[a.shape for a in d] for d in chosen]}; {wanted}")
+    for i, d in enumerate(chosen):
+        for j, a in enumerate(d):
+            if a.dtype.kind not in "iuf" or not np.all(np.isfinite(a)):
+                raise ValueError(f"directions[{i}][{j}] is not finite real numbers (dtype {a.dtype}); {wanted}")
+    return [[a.astype(np.float64) for a in d] for d in chosen]
 
 
 def loss_surface(model: keras.Model, data: Any, directions: Any = "filter", *, dims: int = 2, extent: float = 1.0,
@@ -402,30 +486,36 @@ def loss_surface(model: keras.Model, data: Any, directions: Any = "filter", *, d
             a list of arrays shaped like the trainable weights.
         dims: 1 (a line; b = 0) or 2 (a plane).
         extent: a and b range over [−extent, extent] (in units of the directions: 1 = the
-            weights' own filter norms for "filter").
-        points: grid points per axis.
-        seed: seeds the random directions (d2 uses seed + 1).
+            weights' own filter norms for "filter"); a positive number.
+        points: grid points per axis, an integer >= 2 with points ** dims <= 10,000 (each point
+            is one pass over the data; memory holds 128 points' weights at a time).
+        seed: seeds the random directions (d2 uses seed + 1), an integer >= 0.
 
     Returns:
-        One row per grid point: ``a, b, loss, accuracy`` (b = 0 for dims=1; accuracy NaN for MSE).
+        One row per grid point: ``a, b, loss, accuracy`` (b = 0 for dims=1; accuracy NaN for MSE,
+        and where the loss is not finite).
 
     Example:
         >>> surface = hw1.loss_surface(model, (x_train, y_train), points=31)   # doctest: +SKIP
         >>> surface.pivot(index="b", columns="a", values="loss")               # doctest: +SKIP
     """
-    check_argument("dims", dims, dims in (1, 2), "choose 1 or 2")
-    check_argument("points", points, isinstance(points, (int, np.integer)) and points >= 2, "points must be an integer >= 2")
-    check_argument("extent", extent, isinstance(extent, (int, float)) and np.isfinite(extent) and extent > 0,
-           "extent must be a positive number")
+    check_model(model)
+    dims = check_count("dims", dims, 1, 2)
+    points = check_count("points", points, 2)
+    if points ** dims > MAX_GRID_POINTS:
+        raise ValueError(f"points={points} with dims={dims} makes {points ** dims:,} grid points; hw1 evaluates at "
+                         f"most {MAX_GRID_POINTS:,} (points <= {int(MAX_GRID_POINTS ** (1 / dims) + 1e-9):,} for "
+                         f"dims={dims})")
+    extent = check_number("extent", extent, 0, low_open=True)
+    seed = check_count("seed", seed, 0)
+    if isinstance(directions, str):
+        check_choice("directions", directions, ("filter",))
     problem = make_problem(model, data, loss, weights, dtype)
     shapes = [w.shape for w in problem.weights]
     if isinstance(directions, str):
-        check_argument("directions", directions, directions == "filter", "choose 'filter' or pass a list of directions")
         chosen = [trajectory.filter_normalized_direction(problem.weights, seed + i) for i in range(dims)]
     else:
-        chosen = [[np.asarray(a, np.float64) for a in d] for d in directions]
-        if len(chosen) != dims or any([a.shape for a in d] != shapes for d in chosen):
-            raise ValueError(f"directions must be {dims} lists of arrays shaped like the trainable weights {shapes}")
+        chosen = _check_directions(directions, dims, shapes)
     d1 = chosen[0]
     d2 = chosen[1] if dims == 2 else [np.zeros(s) for s in shapes]
     axis = np.linspace(-extent, extent, int(points))

@@ -108,11 +108,11 @@ def loss_grid(evaluator: Evaluator, center: Weights, d1: Sequence[np.ndarray], d
     """
     c, u, v = (flatten(w).astype(np.float64) for w in (center, d1, d2))
     aa, bb = np.meshgrid(np.asarray(alphas, np.float64), np.asarray(betas, np.float64))
-    points = c + aa.reshape(-1, 1) * u + bb.reshape(-1, 1) * v
+    a, b = aa.reshape(-1, 1), bb.reshape(-1, 1)
     losses, accs = [], []
-    for start in range(0, len(points), chunk):
-        part = points[start:start + chunk]
-        padded = np.concatenate([part, np.repeat(part[-1:], chunk - len(part), axis=0)]) if len(points) > chunk \
+    for start in range(0, len(a), chunk):  # the points of one chunk at a time: memory is chunk × n, not grid × n
+        part = c + a[start:start + chunk] * u + b[start:start + chunk] * v
+        padded = np.concatenate([part, np.repeat(part[-1:], chunk - len(part), axis=0)]) if len(a) > chunk \
             else part
         loss, acc = evaluator(stack([unflatten(p, center) for p in padded]), x, y)
         losses.append(loss[:len(part)])

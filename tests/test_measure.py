@@ -337,7 +337,7 @@ def _bad_inputs(pair):
         (lambda: hw1.evaluate(two_outputs, (X, Y), loss="mse"), ValueError, "2 outputs"),
         (lambda: hw1.evaluate(soft, (X, Y), dtype="float16"), ValueError, "'float16'"),
         (lambda: hw1.evaluate(subclassed, (X, Y), dtype="float64"), ValueError, "cannot be rebuilt in float64"),
-        (lambda: hw1.sensitivity(mlp(False), X), ValueError, "not compiled"),
+        (lambda: hw1.gradient_norm(mlp(False), (X, Y)), ValueError, "not compiled"),  # sensitivity needs no loss
         (lambda: hw1.hessian_eigenvalues(soft, (X, Y), k=0), ValueError, "k=0"),
         (lambda: hw1.hessian_eigenvalues(soft, (X, Y), k=99), ValueError, "only 43 parameters"),
         (lambda: hw1.hessian_eigenvalues(soft, (X, Y), which="middle"), ValueError, "'middle'"),
