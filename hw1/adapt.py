@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -29,7 +29,7 @@ from hw1.core import EVAL_CHUNK, per_model
 __all__ = ["MAX_UNKNOWN_SAMPLES", "MAX_GRID_POINTS", "MAX_PROBES", "MAX_DENSITY_GRID", "MAX_STEPS", "MAX_EPSILON",
            "MAX_BYTES", "check_count", "check_number", "check_choice", "check_flag", "check_bytes", "check_model",
            "check_weights", "check_finite_inputs", "check_input_dtype", "check_differentiable_inputs",
-           "check_dtype", "n_trainable", "finite_operator", "DataChunks", "Problem", "make_problem"]
+           "check_dtype", "n_trainable", "DataChunks", "Problem", "make_problem"]
 
 EPSILON = 1e-7  # keras.config.epsilon(): probabilities are clipped to [ε, 1 − ε] before the log, as Keras does
 MAX_EXACT_PARAMS = 5000  # exact_hessian refuses larger models unless told otherwise (n² float64 entries)
@@ -612,15 +612,3 @@ def check_backend() -> None:
     if keras.backend.backend() != "tensorflow":
         raise ValueError(f"Keras runs on the {keras.backend.backend()!r} backend; hw1 measures models on the "
                          "'tensorflow' backend (set KERAS_BACKEND=tensorflow before importing keras)")
-
-
-def finite_operator(matvec: Callable[[np.ndarray], np.ndarray], dtype: str) -> Callable[[np.ndarray], np.ndarray]:
-    """``matvec`` that refuses a non-finite product in one line (an overflow), before numpy's eigensolvers see it."""
-    def checked(vector: np.ndarray) -> np.ndarray:
-        product = matvec(vector)
-        if not np.all(np.isfinite(product)):
-            raise ValueError(f"a Hessian-vector product is not finite (an overflow in {dtype}); measure with "
-                             "dtype='float64', or at smaller weights")
-        return product
-
-    return checked
