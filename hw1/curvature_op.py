@@ -196,7 +196,11 @@ class Curvature:
         total = tf.zeros([self.n], self.dtype)
         for x, y in self._chunks():
             total += self._product(self._theta, v, self._rest, x, y)
-        return total / self.total
+        product = total / self.total
+        if not bool(tf.reduce_all(tf.math.is_finite(product))):  # an overflow: say so before an eigensolver sees it
+            raise ValueError(f"a Hessian-vector product is not finite (an overflow in {tf.as_dtype(self.dtype).name}); measure "
+                             "with dtype='float64', or at smaller weights")
+        return product
 
     def hvp(self, v: Any) -> np.ndarray:
         """C·v: the curvature matrix times a flat vector (for "hessian", the Hessian-vector product).
