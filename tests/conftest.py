@@ -71,3 +71,8 @@ def run_script(name: str, *args: str, timeout: float = 600) -> subprocess.Comple
                PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "offline"), str(ROOT)]))
     return subprocess.run([sys.executable, str(ROOT / "experiments" / f"{name}.py"), *args],
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+# the fields a hand-built results folder needs to pass ResultsFolder's schema (settings.json / outcome.json)
+FOLDER_META = {"versions": {"python": "3.11"}, "machine": {"platform": "test", "cpu_count": 2}}
+OUTCOME_META = {"peak_memory_mb": 0}

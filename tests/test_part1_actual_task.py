@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from conftest import smoke_run
+from conftest import FOLDER_META, OUTCOME_META, smoke_run
 from hw1 import report
 from hw1.results import ResultsFolder, file_digest, read_json, write_json
 from hw1.views import part1_actual_task as view
@@ -171,8 +171,8 @@ def fabricated(folder, settings: dict, test_acc: dict[str, list[float]],
     history.to_csv(folder / "history.csv", index=False)
     seeds = list(range(len(next(iter(test_acc.values())))))
     write_json(folder / "settings.json", {"experiment": NAME, "profile": "default", "seed": 0,
-                                          "settings": {**settings, "seeds": seeds}})
-    write_json(folder / "outcome.json", {"seconds": 1.0, "settings_digest": file_digest(folder / "settings.json"),
+                                          "settings": {**settings, "seeds": seeds}, **FOLDER_META})
+    write_json(folder / "outcome.json", {**OUTCOME_META, "seconds": 1.0, "settings_digest": file_digest(folder / "settings.json"),
                                          "files": {f: file_digest(folder / f) for f in ("models.csv", "history.csv")}})
     return ResultsFolder(folder)
 

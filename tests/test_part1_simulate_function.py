@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from conftest import run_main, smoke_run
+from conftest import FOLDER_META, OUTCOME_META, run_main, smoke_run
 from hw1 import report
 from hw1.results import ResultsFolder, file_digest, read_json, write_json
 from hw1.views import part1_simulate_function as view
@@ -191,8 +191,9 @@ def fabricated(folder, settings: dict, losses: dict[str, dict[int, list[float]]]
     pd.DataFrame(rows, columns=view.MODEL_COLUMNS).to_csv(folder / "models.csv", index=False)
     runs = len(next(iter(next(iter(losses.values())).values())))
     settings = {**settings, "seeds": list(range(runs)), "functions": {f: settings["functions"][f] for f in losses}}
-    write_json(folder / "settings.json", {"experiment": NAME, "profile": "default", "seed": 0, "settings": settings})
-    write_json(folder / "outcome.json", {"seconds": 1.0, "settings_digest": file_digest(folder / "settings.json"),
+    write_json(folder / "settings.json", {"experiment": NAME, "profile": "default", "seed": 0, "settings": settings,
+                                          **FOLDER_META})
+    write_json(folder / "outcome.json", {**OUTCOME_META, "seconds": 1.0, "settings_digest": file_digest(folder / "settings.json"),
                                          "constant_fit_mse": {f: 0.1 for f in losses},
                                          "files": {"models.csv": file_digest(folder / "models.csv")}})
     return ResultsFolder(folder)
