@@ -50,9 +50,8 @@ def reset_peak_memory() -> None:
         pass
 
 
-def run_one(name: str, argv: list[str]) -> tuple[int, float]:
-    """Run one script's ``main(argv)`` in this process; (exit code, seconds)."""
-    module = load_script(name)
+def run_one(name: str, module: ModuleType, argv: list[str]) -> tuple[int, float]:
+    """Run the loaded script ``name``'s ``main(argv)`` in this process; (exit code, seconds)."""
     saved, sys.argv = sys.argv, [str(EXPERIMENTS / f"{name}.py"), *argv]
     reset_peak_memory()
     start = time.perf_counter()
@@ -97,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     start, own, failed = time.perf_counter(), 0.0, []
     for name in args.names:
         print(f"[run_all] {name} (profile {args.profile})", file=sys.stderr, flush=True)
-        code, seconds = run_one(name, [*common, *(data if takes_dataset(load_script(name)) else [])])
+        module = load_script(name)
+        code, seconds = run_one(name, module, [*common, *(data if takes_dataset(module) else [])])
         own += seconds
         if code:
             failed.append(name)

@@ -29,12 +29,9 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def load_script(name: str):
     """The module ``experiments/<name>.py``, imported without running it (its ``main(argv)`` is callable)."""
-    import importlib.util
+    from hw1.runner import load_script as load
 
-    spec = importlib.util.spec_from_file_location(f"experiments_{name}", ROOT / "experiments" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load(name)
 
 
 def run_main(name: str, *args: str) -> int:
