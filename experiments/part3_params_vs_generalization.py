@@ -2,8 +2,8 @@
 
 One family of models, fully connected nets with one hidden relu layer of width
 w = 1, 2, 4, …, 2048 (784-w-10 on MNIST: about 800 to 1.6 million parameters, 3.3 decades),
-each trained from a fresh initialization with the SAME protocol (optimizer, learning rate,
-batch size) to the SAME training criterion, as Neyshabur et al. (2019): each run stops at the
+each trained from a fresh initialization with the SAME protocol (optimizer, learning-rate
+schedule, batch size) to the SAME training criterion, as Neyshabur et al. (2019): each run stops at the
 first epoch its full-set training cross-entropy is ≤ ``target_loss``, or at the cap of
 ``epochs`` (a capped model is recorded as such, never dropped), from 3 seeds per width (the
 runs of one width train together, stacked; each stops on its own). How do training and test
@@ -21,14 +21,18 @@ line and per-seed dots: ``params_loss.png`` and ``params_accuracy.png``; with
 from hw1 import cli, experiment
 
 EXPERIMENT = "part3_params_vs_generalization"
+CONSTANT = dict(schedule="constant", decay_epochs=[], decay_factor=0.1)
 PROFILES = {
     "smoke": dict(dataset="mnist_bundled", train_limit=256, widths=[2, 16, 128], runs=3, epochs=30, batch_size=64,
-                  learning_rate=1e-3, target_loss=0.05, save_weights=False),
+                  learning_rate=1e-3, target_loss=0.05, save_weights=False, **CONSTANT),
     # the cap binds only the narrow nets that cannot fit 4,000 images (cross-entropy ≤ 0.01 by Neyshabur et al.)
     "default": dict(dataset="mnist_bundled", train_limit=None, widths=[2 ** k for k in range(12)], runs=3,
-                    epochs=100, batch_size=128, learning_rate=1e-3, target_loss=0.01, save_weights=False),
-    "full": dict(dataset="mnist", train_limit=None, widths=[2 ** k for k in range(12)], runs=3, epochs=60,
-                 batch_size=128, learning_rate=1e-3, target_loss=0.01, save_weights=False),
+                    epochs=100, batch_size=128, learning_rate=1e-3, target_loss=0.01, save_weights=False, **CONSTANT),
+    # 60,000 Fashion-MNIST images: at a constant Adam 1e-3 no width passed 94.7% training accuracy in 20 epochs (the
+    # former protocol), and the rate's noise keeps the cross-entropy above 0.01; so the rate steps down ×0.1 twice
+    "full": dict(dataset="mnist", train_limit=None, widths=[2 ** k for k in range(12)], runs=3, epochs=80,
+                 batch_size=128, learning_rate=1e-3, target_loss=0.01, save_weights=False, schedule="step",
+                 decay_epochs=[30, 50], decay_factor=0.1),
 }
 METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
 
@@ -61,7 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     s.update(dataset=dataset.describe(), architecture=models.fc_architecture(["w"], inputs, classes),
              activation="relu", optimizer="adam", loss="sparse_ce", seeds=seeds)
     config = train.TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], learning_rate=s["learning_rate"],
-                               stop_train_loss=s["target_loss"])
+                               schedule=s["schedule"], decay_epochs=tuple(s["decay_epochs"]),
+                               decay_factor=s["decay_factor"], stop_train_loss=s["target_loss"])
 
     # ---------------------------------------------------------------- Train: every seed of one width at once
     def fit(width: int) -> dict:

@@ -91,7 +91,7 @@ def test_the_true_label_twin_and_the_epochs_ratio_come_from_the_csv(smoke):
     notes = view.comment(ResultsFolder(smoke))
     ratio = next(n for n in notes if "small factor\"" in n.text)
     assert f"{outcome['epochs_ratio']:.1f} times as many epochs" in ratio.text
-    assert ratio.verdict == ("agrees" if outcome["epochs_ratio"] <= view.SMALL_FACTOR else "contradicts")
+    assert not ratio.verdict and "one run per label set" in ratio.text  # a measurement, not a verdict
 
 
 def test_the_findings_cite_the_csv_and_the_chance_test(smoke):
@@ -104,7 +104,9 @@ def test_the_findings_cite_the_csv_and_the_chance_test(smoke):
     last = history["test_acc"].to_numpy()[-math.ceil(len(history) / 10):]  # the last 10% of the evaluations
     z = (last.mean() - 0.1) / max(math.sqrt(0.1 * 0.9 / 64), last.std(ddof=1))
     assert f"z = {z:+.1f} standard errors" in text
-    assert [n.verdict for n in notes if n.verdict] == ["agrees", "agrees", "agrees" if z <= 2 else "contradicts"]
+    se = max(math.sqrt(0.1 * 0.9 / 64), last.std(ddof=1))  # 64 test images in the smoke run
+    chance = "contradicts" if z > 2 else "agrees" if abs(last.mean() - 0.1) + 2 * se <= 0.05 else "unresolved"
+    assert [n.verdict for n in notes if n.verdict] == ["agrees", chance]
     paragraph, figure = view.conclusion(run)
     assert figure == "random_labels.png" and f"at epoch {first}" in paragraph
 
@@ -123,7 +125,7 @@ def test_a_run_that_stops_at_the_cap_says_so_and_gives_no_verdict(smoke, tmp_pat
     assert notes[0].verdict == "unresolved" and "does NOT reach 99%" in notes[0].text
     assert f"cap of {int(history.loc[history['labels'] == 'random', 'epoch'].iloc[-1])} epochs" in notes[0].text
     bound = int(history.loc[history["labels"] == "random", "epoch"].iloc[-1]) / outcome["true_epochs_to_target"]
-    assert notes[1].verdict == "unresolved" and f"the ratio of epochs is more than {bound:.1f}" in notes[1].text
+    assert not notes[1].verdict and f"the ratio of epochs is more than {bound:.1f}" in notes[1].text
     paragraph, _ = view.conclusion(ResultsFolder(folder))
     assert paragraph.startswith("Not within the epoch cap") and "memorizes" not in paragraph
 
@@ -153,26 +155,31 @@ def test_the_default_profile_asks_for_what_the_homework_asks():
     assert default["target_train_acc"] >= 0.99 and default["train_limit"] is None
 
 
-@pytest.mark.parametrize("accs, above", [([0.3] + [0.05, 0.15] * 10, False),   # jumps around chance: at chance
-                                         ([0.3] + [0.2] * 20, True),           # steadily above: learned something
-                                         ([0.1, 0.104], False)])               # one evaluation, binomial SE only
-def test_chance_test_uses_the_larger_of_the_binomial_se_and_the_spread_of_the_last_epochs(accs, above):
+@pytest.mark.parametrize("accs, verdict", [([0.3] + [0.05, 0.15] * 10, "unresolved"),  # jumps ±5 points: too noisy
+                                           ([0.3] + [0.099, 0.101] * 10, "agrees"),    # steady at chance
+                                           ([0.3] + [0.2] * 20, "contradicts"),        # steadily above: learned
+                                           ([0.1, 0.104], "agrees"),                   # one evaluation: binomial SE
+                                           ([0.1, 0.05], "unresolved")])               # 5 points below, ± 0.6
+def test_chance_test_uses_the_larger_of_the_binomial_se_and_the_spread_of_the_last_epochs(accs, verdict):
     test = view.chance_test(accs, 10, 10_000)
     last = np.array(accs[-max(1, min(20, math.ceil(len(accs) / 10))):])
     assert test.epochs == len(last) and test.mean == pytest.approx(last.mean())
     spread = last.std(ddof=1) if len(last) > 1 else 0.0
-    assert test.se == pytest.approx(max(math.sqrt(0.09 / 10_000), spread))
-    assert test.above is above
+    se = max(math.sqrt(0.09 / 10_000), spread)
+    assert test.se == pytest.approx(se)
+    assert test.above == (last.mean() - 0.1 > 2 * se)
+    assert test.at_chance == (abs(last.mean() - 0.1) + 2 * se <= 0.05)  # the interval inside chance ± 5 points
+    assert test.verdict == verdict
 
 
 def test_a_capped_random_run_beside_a_twin_at_the_target_gives_a_lower_bound(smoke, tmp_path):
     folder = tmp_path / NAME
     shutil.copytree(smoke, folder)
     outcome = read_json(folder / "outcome.json")
-    for run_epochs, true_epochs, verdict in ((150, 10, "contradicts"), (150, 40, "unresolved")):
+    for run_epochs, true_epochs in ((150, 10), (150, 40)):
         outcome.update(epochs_to_target=None, epochs_run=run_epochs, true_epochs_to_target=true_epochs,
                        epochs_ratio=None)
         (folder / "outcome.json").write_text(json.dumps(outcome))
         note = next(n for n in view.comment(ResultsFolder(folder)) if "small factor\"" in n.text)
         assert f"the ratio of epochs is more than {run_epochs / true_epochs:.1f}" in note.text
-        assert note.verdict == verdict
+        assert not note.verdict  # one run per label set: the bound is reported, not judged

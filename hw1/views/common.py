@@ -41,6 +41,21 @@ def training_rows(settings: dict, epochs: object = None, batch: object = None,
             ("Epochs", settings.get("epochs") if epochs is None else epochs)]
 
 
+def schedule_text(s: dict) -> str:
+    """``Adam, learning rate 0.0001 annealed to 0 along a cosine over the 150-epoch cap`` (from settings; a
+    folder without a schedule trained at a constant rate)."""
+    name = "SGD with momentum " + f"{s['momentum']:g}" if s.get("momentum") else str(s.get("optimizer", "adam"))
+    name = {"adam": "Adam", "sgd": "SGD"}.get(name, name)
+    lr, kind = s["learning_rate"], s.get("schedule", "constant")
+    if kind == "step":
+        return (f"{name}, learning rate {lr:g}, multiplied by {s['decay_factor']:g} at epochs "
+                f"{', '.join(map(str, s['decay_epochs']))}")
+    if kind == "cosine":
+        return (f"{name}, learning rate {lr:g} annealed to {lr * s['decay_factor']:g} along a cosine over the "
+                f"{s['epochs']}-epoch cap")
+    return f"{name}, constant learning rate {lr:g}"
+
+
 def architecture_text(settings: dict) -> str:
     """``MLP 1-20-20-1 (relu), 481 parameters``, from what the script recorded (counted by Keras)."""
     activation = f" ({settings['activation']})" if settings.get("activation") else ""

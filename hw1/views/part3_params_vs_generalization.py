@@ -12,7 +12,7 @@ from hw1.plots import TEST_STYLE, TRAIN_STYLE, mean_band
 from hw1.prose import binomial_se, num, pct
 from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
-from hw1.views.common import dataset_rows, diverged_note, live, settings_table, training_rows
+from hw1.views.common import dataset_rows, diverged_note, live, schedule_text, settings_table, training_rows
 
 COLUMNS = ["model", "width", "params", "seed", "epochs", "reached", "train_loss", "train_acc", "test_loss", "test_acc",
            "diverged"]
@@ -94,8 +94,8 @@ def _points(value: float) -> str:
 
 
 def _budget(s: dict) -> str:
-    return (f"Adam (learning rate {s['learning_rate']:g}, batch size {s['batch_size']}), each run until its training "
-            f"cross-entropy is ≤ {s['target_loss']:g} (Neyshabur et al.'s criterion) or the cap of {s['epochs']} epochs")
+    return (f"{schedule_text(s)}, batch size {s['batch_size']}, each run until its training cross-entropy is ≤ "
+            f"{s['target_loss']:g} (Neyshabur et al.'s criterion) or the cap of {s['epochs']} epochs")
 
 
 def plots(run: ResultsFolder) -> list[Plot]:
@@ -172,7 +172,7 @@ def describe(run: ResultsFolder) -> list[Table]:
             ("Parameters", f"{num(int(table['params'].min()))} to {num(int(table['params'].max()))} "
                            f"({decades:.1f} decades)"),
             ("Seeds per width", f"{len(s['seeds'])} ({', '.join(map(str, s['seeds']))}), trained together"),
-            *dataset_rows(s), *training_rows(s)]
+            *dataset_rows(s), *training_rows(s, learning_rate=schedule_text(s))]
     models = Table(["Width w", "Parameters"], [[str(r.width), num(int(r.params))] for r in table.itertuples()],
                    "Models")
     return [settings_table(run, rows), models]
