@@ -23,16 +23,19 @@ from hw1 import cli, experiment
 EXPERIMENT = "part3_params_vs_generalization"
 CONSTANT = dict(schedule="constant", decay_epochs=[], decay_factor=0.1)
 PROFILES = {
-    "smoke": dict(dataset="mnist_bundled", train_limit=256, widths=[2, 16, 128], runs=3, epochs=30, batch_size=64,
-                  learning_rate=1e-3, target_loss=0.05, save_weights=False, **CONSTANT),
+    "smoke": dict(dataset="mnist_bundled", train_limit=256, test_limit=64, widths=[2, 16, 128], runs=3, epochs=30,
+                  batch_size=64, learning_rate=1e-3, target_loss=0.05, save_weights=False, **CONSTANT),
     # the cap binds only the narrow nets that cannot fit 4,000 images (cross-entropy ≤ 0.01 by Neyshabur et al.)
-    "default": dict(dataset="mnist_bundled", train_limit=None, widths=[2 ** k for k in range(12)], runs=3,
-                    epochs=100, batch_size=128, learning_rate=1e-3, target_loss=0.01, save_weights=False, **CONSTANT),
-    # 60,000 Fashion-MNIST images: at a constant Adam 1e-3 no width passed 94.7% training accuracy in 20 epochs (the
-    # former protocol), and the rate's noise keeps the cross-entropy above 0.01; so the rate steps down ×0.1 twice
-    "full": dict(dataset="mnist", train_limit=None, widths=[2 ** k for k in range(12)], runs=3, epochs=80,
-                 batch_size=128, learning_rate=1e-3, target_loss=0.01, save_weights=False, schedule="step",
-                 decay_epochs=[30, 50], decay_factor=0.1),
+    "default": dict(dataset="mnist_bundled", train_limit=None, test_limit=None, widths=[2 ** k for k in range(12)],
+                    runs=3, epochs=100, batch_size=128, learning_rate=1e-3, target_loss=0.01, save_weights=False,
+                    **CONSTANT),
+    # A 10,000-image training subset, scored on the whole test set. On all 60,000 Fashion-MNIST images the widths
+    # that fit the set lie past w ≈ 760 (the interpolation threshold, about n·K = 600,000 parameters), so 1,024 and
+    # 2,048 would be the only ones; w = 256 reached cross-entropy 0.067 (97.98% training accuracy) in 80 epochs with
+    # Adam 1e-3 stepped ×0.1 at epochs 30 and 50, and a grid to w = 8,192 costs hours on 2 cores. On 10,000 images
+    # the threshold is ~100,000 parameters (w ≈ 128): the widths span both sides of it with the default's protocol
+    "full": dict(dataset="mnist", train_limit=10_000, test_limit=None, widths=[2 ** k for k in range(12)], runs=3,
+                 epochs=100, batch_size=128, learning_rate=1e-3, target_loss=0.01, save_weights=False, **CONSTANT),
 }
 METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
 
@@ -58,7 +61,10 @@ def main(argv: list[str] | None = None) -> None:
 
     # ---------------------------------------------------------------- Data and the family of models
     s = run.settings
-    dataset = data.load(s["dataset"], run.args.data_dir, limit=s["train_limit"], seed=run.seed)
+    dataset = data.load(s["dataset"], run.args.data_dir)
+    if s["train_limit"] or s["test_limit"]:  # a training subset is scored on the whole test set unless told
+        dataset = data.subset(dataset, s["train_limit"] or len(dataset.x_train),
+                              test_size=s["test_limit"] or len(dataset.x_test), seed=run.seed)
     data.check_batch_sizes(s["batch_size"], len(dataset.x_train))
     inputs, classes = int(np.prod(dataset.input_shape)), dataset.num_classes
     widths, seeds = sorted(s["widths"]), train.run_seeds(run.seed, s["runs"])

@@ -41,6 +41,14 @@ def training_rows(settings: dict, epochs: object = None, batch: object = None,
             ("Epochs", settings.get("epochs") if epochs is None else epochs)]
 
 
+def subset_text(s: dict) -> str:
+    """``On a random 10,000-image subset of the training set, scored on all 10,000 test images: `` when the
+    script trained on a subset (its ``train_limit``), else nothing: a subset is titled as such."""
+    data = s["dataset"]
+    return (f"On a random {data['train_size']:,}-image subset of the training set, scored on all {data['test_size']:,} "
+            "test images: " if s.get("train_limit") else "")
+
+
 def schedule_text(s: dict) -> str:
     """``Adam, learning rate 0.0001 annealed to 0 along a cosine over the 150-epoch cap`` (from settings; a
     folder without a schedule trained at a constant rate)."""

@@ -12,7 +12,8 @@ from hw1.plots import TEST_STYLE, TRAIN_STYLE, mean_band
 from hw1.prose import binomial_se, num, pct
 from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
-from hw1.views.common import dataset_rows, diverged_note, live, schedule_text, settings_table, training_rows
+from hw1.views.common import (dataset_rows, diverged_note, live, schedule_text, settings_table, subset_text,
+                               training_rows)
 
 COLUMNS = ["model", "width", "params", "seed", "epochs", "reached", "train_loss", "train_acc", "test_loss", "test_acc",
            "diverged"]
@@ -327,7 +328,7 @@ def conclusion(run: ResultsFolder) -> tuple[str, str]:
     overall = -found["test_error"].direction
     effect = {1: "More parameters help", -1: "More parameters hurt",
               0: "The number of parameters has no resolved effect on test error"}[overall]
-    return (f"{effect}: over {num(int(small.params))} to {num(int(large.params))} "
+    return (f"{subset_text(run.settings)}{effect}: over {num(int(small.params))} to {num(int(large.params))} "
             f"parameters ({len(table)} widths, {int(table['n'].max())} seeds each, each trained to the criterion or "
             f"the cap), test accuracy goes from {pct(small.test_acc)} to {pct(large.test_acc)} and test loss from "
             f"{num(small.test_loss)} to {num(large.test_loss)}, while the train − test gap goes from "

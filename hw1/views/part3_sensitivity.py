@@ -20,7 +20,7 @@ from hw1.plots import TEST_STYLE, TRAIN_STYLE, mean_band, twin
 from hw1.prose import binomial_se, mean_sd, num, pct, times
 from hw1.results import ResultsFolder
 from hw1.views import Plot, Task, View
-from hw1.views.common import architecture_text, dataset_rows, diverged_note, live, settings_table
+from hw1.views.common import architecture_text, dataset_rows, diverged_note, live, settings_table, subset_text
 
 COLUMNS = ["sweep", "batch_size", "learning_rate", "seed", "epochs", "steps", "reached_target", "train_loss",
            "train_acc", "test_loss", "test_acc", "sensitivity", "sensitivity_median", "sharpness",
@@ -368,12 +368,6 @@ def _disagreements(frame: pd.DataFrame) -> list[Note]:
     return notes
 
 
-def _subset(s: dict) -> str:
-    data = s["dataset"]
-    return (f"On a random {data['train_size']:,}-image subset of the training set, scored on all {data['test_size']:,} "
-            "test images: " if s.get("train_limit") else "")
-
-
 def _sweep_words(frame: pd.DataFrame, sweep: str, columns: dict[str, tuple[str, object]]) -> str:
     """``from batch size 16 to 4,000, test error 5.7% → 7.0% (rises); ...``: means at the ends and the verdict."""
     parts = sweep_of(minimizers(frame), sweep)
@@ -401,7 +395,7 @@ def conclusion_sensitivity(run: ResultsFolder) -> tuple[str, str]:
         return "No model reached the training-loss target, so no minimizers could be compared.", "batch_size.png"
     columns = {"test_error": ("test error", pct), "sensitivity": ("sensitivity", num),
                "test_loss": ("test loss, secondary", num)}
-    return (f"{_subset(s)}Compared as minimizers, all trained to the same training loss (≤ {s['target_loss']:g}, "
+    return (f"{subset_text(s)}Compared as minimizers, all trained to the same training loss (≤ {s['target_loss']:g}, "
             f"{len(s['seeds'])} seeds each; generalization = test error; means, then the rule's verdict per "
             f"measure): {_effect(frame, 'batch_size')} — {_sweep_words(frame, 'batch_size', columns)}. "
             f"{_effect(frame, 'learning_rate')} — {_sweep_words(frame, 'learning_rate', columns)}.",
@@ -466,7 +460,7 @@ def conclusion_sharpness(run: ResultsFolder) -> tuple[str, str]:
             "Larger batches find flatter minimizers, against Keskar et al." if trends == [-1, -1] else
             "ε-sharpness and λmax do not agree on a resolved trend with the batch size")
     columns = {"sharpness": ("ε-sharpness (%)", num), "top_hessian_eigenvalue": ("λmax", num)}
-    return (f"{_subset(s)}At the same training loss (≤ {s['target_loss']:g}; means, then the rule's verdict): "
+    return (f"{subset_text(s)}At the same training loss (≤ {s['target_loss']:g}; means, then the rule's verdict): "
             f"{lead} — {_sweep_words(frame, 'batch_size', columns)}. Over learning rates, "
             f"{_sweep_words(frame, 'learning_rate', columns)}.", "flatness.png")
 
