@@ -31,7 +31,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from hw1 import analysis, data, models  # noqa: E402
+from hw1.measure import analysis  # noqa: E402
+from hw1.lab import data, models  # noqa: E402
 from reference_common import Jobs, read_csv, sensitivity_models  # noqa: E402
 
 POWER_ITERATIONS = 300  # the power iteration's cap: hw1's Lanczos cap (hessian.top_hessian_eigenvalue)

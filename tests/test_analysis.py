@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from hw1 import analysis, data, models, train
+from hw1.measure import analysis
+from hw1.lab import data, models, train
 
 
 @pytest.fixture(scope="module")

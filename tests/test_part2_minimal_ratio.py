@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from conftest import run_main, smoke_run
-from hw1 import critical_points as cp
-from hw1 import report
+from hw1.measure import critical_points as cp
+from hw1.report import build as report
 from hw1.results import ResultsFolder, read_json
-from hw1.views import part2_minimal_ratio as view
+from hw1.report.views import part2_minimal_ratio as view
 
 NAME = "part2_minimal_ratio"
 CSVS = ("runs.csv", "spectra.csv", "stages.csv")
@@ -146,7 +146,7 @@ def test_spectrum_equals_eigvalsh_of_a_finite_difference_hessian(smoke):
     import keras
     import tensorflow as tf
 
-    from hw1 import data
+    from hw1.lab import data
 
     s = read_json(smoke / "settings.json")["settings"]
     spectra, runs = pd.read_csv(smoke / "spectra.csv"), pd.read_csv(smoke / "runs.csv")
@@ -181,7 +181,7 @@ def test_spectrum_equals_eigvalsh_of_a_finite_difference_hessian(smoke):
 
 
 def test_function_summaries_recomputed_from_the_saved_weights(smoke):
-    from hw1 import data
+    from hw1.lab import data
 
     s = read_json(smoke / "settings.json")["settings"]
     x = data.function_data(s["function"], s["samples"]).x_train
@@ -197,7 +197,7 @@ def test_function_summaries_recomputed_from_the_saved_weights(smoke):
 
 
 def test_a_killed_run_resumes_to_identical_files(smoke, tmp_path, monkeypatch):
-    from hw1 import hessian
+    from hw1.measure import hessian
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
