@@ -7,7 +7,6 @@ returns them. Losses are the mean over a full set, in inference mode, exactly
 :func:`hw1.lab.train.loss_fn`; many parameter vectors of one model are evaluated in one
 batched call (:class:`hw1.lab.train.Evaluator`, :func:`hw1.lab.train.map_runs`).
 
-- :func:`random_label_dataset`: the same images with uniformly random training labels.
 - :func:`interpolate`: loss and accuracy along θα = (1 − α)·θ1 + α·θ2.
 - :func:`input_jacobian_norm`: Novak et al. (2018) sensitivity, ‖∂ softmax(f(x)) / ∂x‖_F.
 - :func:`sharpness`: Keskar et al. (2017) ε-sharpness of the training loss, in percent.
@@ -15,38 +14,19 @@ batched call (:class:`hw1.lab.train.Evaluator`, :func:`hw1.lab.train.map_runs`).
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import keras
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 
-from hw1.lab.data import Dataset, random_labels
 from hw1.measure.core import Weights, evaluator, forward, map_runs, per_model, per_sample_loss, stack
 from hw1.measure.hessian import Batches, array_batches
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 JACOBIAN_CHUNK = 256  # samples per batch_jacobian call: (chunk, classes, *input_shape) floats
-
-
-# ---------------------------------------------------------------- data
-
-def random_label_dataset(dataset: Dataset, seed: int) -> Dataset:
-    """``dataset`` with every TRAINING label replaced by one drawn uniformly from its classes.
-
-    The images and the test set (labels included) are untouched, so test accuracy measures
-    what the memorized labels say about real digits: chance, ``1 / num_classes``.
-    About ``1 − 1/num_classes`` of the training labels change.
-
-    Raises:
-        ValueError: ``dataset`` is a regression set (no classes).
-    """
-    if not dataset.num_classes:
-        raise ValueError(f"dataset {dataset.name!r} has no classes; random labels need a classification set")
-    labels = random_labels(dataset.y_train, dataset.num_classes, seed)
-    return dataclasses.replace(dataset, y_train=labels,
-                               source=f"{dataset.source}; training labels uniformly random (seed {seed})")
 
 
 # ---------------------------------------------------------------- interpolation
@@ -78,6 +58,8 @@ def interpolate(model: keras.Model, start: Weights, end: Weights, alphas: Sequen
     evaluate = evaluator(model, loss)
     train_loss, train_acc = evaluate(stacked, data.x_train, data.y_train)
     test_loss, test_acc = evaluate(stacked, data.x_test, data.y_test)
+    import pandas as pd
+
     return pd.DataFrame({"alpha": alphas, "train_loss": train_loss, "train_acc": train_acc,
                          "test_loss": test_loss, "test_acc": test_acc})
 

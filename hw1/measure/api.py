@@ -28,11 +28,10 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
 import keras
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 
 from hw1.measure import analysis, hessian, trajectory
@@ -44,6 +43,9 @@ from hw1.measure.adapt import (MAX_BYTES, MAX_DENSITY_GRID, MAX_EPSILON, MAX_EXA
 from hw1.measure.core import Evaluator, evaluator, stack
 from hw1.measure.operator import Curvature
 from hw1.measure.trajectory import GRID_CHUNK
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["evaluate", "gradient_norm", "hessian_eigenvalues", "hessian_trace", "hessian_density", "exact_hessian",
            "minimal_ratio", "sensitivity", "sharpness", "interpolate", "loss_surface", "plot_density",
@@ -436,6 +438,8 @@ def interpolate(model_a: keras.Model, model_b: keras.Model, data: Any,
     evaluate_all = _ChunkedEvaluator(problem)
     parts = [evaluate_all(analysis.interpolation_points(problem.weights, end, alphas[i:i + GRID_CHUNK]))
              for i in range(0, len(alphas), GRID_CHUNK)]  # memory: GRID_CHUNK copies of the weights at a time
+    import pandas as pd
+
     return pd.DataFrame({"alpha": alphas, "loss": np.concatenate([p[0] for p in parts]),
                          "accuracy": np.concatenate([p[1] for p in parts])})
 
@@ -522,4 +526,6 @@ def loss_surface(model: keras.Model, data: Any, directions: Any = "filter", *, d
     betas = axis if dims == 2 else np.zeros(1)
     losses, accs = trajectory.loss_grid(_ChunkedEvaluator(problem), problem.weights, d1, d2, axis, betas, None, None)
     aa, bb = np.meshgrid(axis, betas)
+    import pandas as pd
+
     return pd.DataFrame({"a": aa.ravel(), "b": bb.ravel(), "loss": losses.ravel(), "accuracy": accs.ravel()})

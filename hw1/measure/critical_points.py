@@ -1,15 +1,13 @@
 """Points where ‖∇L‖ ≈ 0: where a gradient-norm walk stops, what the Hessian spectrum says there,
 and what the network computes there.
 
-Pure numpy and pandas (no TensorFlow): the minimal-ratio experiment uses these functions to
-write its CSVs, and its view uses them to read the SAVED spectra again (e.g. at other
-tolerances) without retraining.
+Pure numpy (no TensorFlow, no pandas): the minimal-ratio experiment uses these functions to
+write its CSVs; its view reads the SAVED spectra again at other tolerances with
+:mod:`hw1.report.spectra`, without retraining.
 
 - :func:`stopping_epochs`: per run, the check at which ‖∇L‖² minimization is taken to stop.
 - :func:`spectrum_counts`: how many eigenvalues are positive, negative or flat at a tolerance,
   the minimal ratio and the positive share among the non-flat ones.
-- :func:`tolerance_counts` / :func:`run_counts` / :func:`tolerance_sweep`: the same for every spectrum of a
-  tidy table (at several tolerances, or one), and summarized over runs.
 - :func:`hidden_preactivations`, :func:`dead_units`, :func:`switching_units`, :func:`predict`,
   :func:`affine_residual`:
   a fully connected net evaluated in float64 from its weights (Dense layers, ``fc_net`` order).
@@ -22,13 +20,15 @@ a saddle (< 1) once the flat directions are set aside.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import pandas as pd
 
-__all__ = ["stopping_epochs", "spectrum_counts", "tolerance_counts", "run_counts", "tolerance_sweep",
-           "hidden_preactivations", "dead_units", "switching_units", "predict", "affine_residual", "function_summary"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["stopping_epochs", "spectrum_counts", "hidden_preactivations", "dead_units", "switching_units", "predict",
+           "affine_residual", "function_summary"]
 
 ACTIVATIONS = {"relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(np.float64)),
                "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2)}
@@ -45,6 +45,7 @@ def stopping_epochs(history: pd.DataFrame, tol: float) -> np.ndarray:
         tol: the gradient-norm tolerance.
 
     Example:
+        >>> import pandas as pd
         >>> h = pd.DataFrame({"run": [0, 0, 1, 1], "epoch": [0, 10] * 2, "grad_norm": [1, 1e-5, 1, 0.5]})
         >>> stopping_epochs(h, 1e-4).tolist()
         [10, 10]
@@ -77,66 +78,6 @@ def spectrum_counts(eigenvalues: Sequence[float] | np.ndarray, tol: float) -> di
     nonflat = positive + negative
     return {"n_positive": positive, "n_negative": negative, "n_flat": int(values.size - nonflat),
             "minimal_ratio": positive / values.size, "positive_share": positive / nonflat if nonflat else np.nan}
-
-
-def tolerance_counts(spectra: pd.DataFrame, tols: Sequence[float], by: Sequence[str] = ("run",)) -> pd.DataFrame:
-    """:func:`spectrum_counts` of every spectrum of a tidy table, at every tolerance of ``tols``.
-
-    Args:
-        spectra: columns ``by`` (identify one spectrum, e.g. ``activation, run``) and ``eigenvalue``.
-        tols: the tolerances for "zero".
-        by: the columns that identify a spectrum.
-
-    Returns:
-        One row per spectrum and tolerance: the ``by`` columns, ``tol`` and the counts of :func:`spectrum_counts`.
-    """
-    tols = np.asarray(sorted(float(t) for t in tols))
-    if not (np.isfinite(tols).all() and (tols >= 0).all()):
-        raise ValueError(f"tolerances must be non-negative numbers; got {tols.tolist()}")
-    parts = []
-    for key, group in spectra.groupby(list(by), sort=True)["eigenvalue"]:
-        values = np.sort(group.to_numpy(np.float64))
-        if not np.isfinite(values).all():
-            raise ValueError(f"the spectrum {key} holds non-finite eigenvalues")
-        positive = values.size - np.searchsorted(values, tols, side="right")  # λ > tol
-        negative = np.searchsorted(values, -tols, side="left")                # λ < −tol
-        nonflat = positive + negative
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = np.where(nonflat > 0, positive / nonflat, np.nan)
-        key = key if isinstance(key, tuple) else (key,)
-        parts.append(pd.DataFrame({**{c: [k] * tols.size for c, k in zip(by, key)}, "tol": tols,
-                                   "n_positive": positive, "n_negative": negative, "n_flat": values.size - nonflat,
-                                   "minimal_ratio": positive / values.size, "positive_share": share}))
-    return pd.concat(parts, ignore_index=True)
-
-
-def run_counts(spectra: pd.DataFrame, tol: float, by: Sequence[str] = ("run",)) -> pd.DataFrame:
-    """:func:`spectrum_counts` of every spectrum of a tidy table at one tolerance (one row per spectrum)."""
-    return tolerance_counts(spectra, [tol], by).drop(columns="tol")
-
-
-def tolerance_sweep(spectra: pd.DataFrame, tols: Sequence[float], by: Sequence[str] = ()) -> pd.DataFrame:
-    """How the minimal ratio and the negative eigenvalues move with the tolerance for "zero".
-
-    Args:
-        spectra: tidy spectra with columns ``run``, ``by`` and ``eigenvalue``.
-        tols: the tolerances.
-        by: columns that split the runs into groups summarized apart (e.g. ``["activation"]``).
-
-    Returns:
-        One row per group and tolerance (ascending): ``by``, ``tol``, ``runs``, ``ratio_q1``, ``ratio_median``,
-        ``ratio_q3`` (quartiles of the minimal ratio over runs), ``runs_negative`` (runs with some λ < −tol),
-        ``nonflat_median`` (median count of |λ| > tol) and ``share_median`` (median positive share over the
-        runs that have a non-flat eigenvalue).
-    """
-    counts = tolerance_counts(spectra, tols, by=[*by, "run"])
-    counts["nonflat"] = counts["n_positive"] + counts["n_negative"]
-    groups = counts.groupby([*by, "tol"], sort=True)
-    out = groups.agg(runs=("run", "size"), ratio_q1=("minimal_ratio", lambda v: v.quantile(0.25)),
-                     ratio_median=("minimal_ratio", "median"), ratio_q3=("minimal_ratio", lambda v: v.quantile(0.75)),
-                     runs_negative=("n_negative", lambda v: int((v > 0).sum())), nonflat_median=("nonflat", "median"),
-                     share_median=("positive_share", "median"))
-    return out.reset_index()
 
 
 # ---------------------------------------------------------------- what a fully connected net computes

@@ -1,7 +1,7 @@
 """View of HW1-2c, the minimal ratio where ‖∇L‖ ≈ 0: figures, tolerance sweep and report section.
 
 Every number is read from runs.csv, stages.csv and spectra.csv; the tolerance sweep recounts the SAVED
-spectra (:func:`hw1.measure.critical_points.tolerance_sweep`), nothing is retrained.
+spectra (:func:`hw1.report.spectra.tolerance_sweep`), nothing is retrained.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, NullLocator
 
-from hw1.measure import critical_points as cp
 from hw1.report import evidence as ev
 from hw1.report.document import Note, Table
 from hw1.report.evidence import Evidence
 from hw1.report.prose import num, pct
+from hw1.report.spectra import tolerance_counts, tolerance_sweep
 from hw1.results import ResultsFolder, check_grid
 from hw1.report.views import Plot, Task, View
 from hw1.report.views.common import diverged_note, live, settings_table
@@ -53,7 +53,7 @@ def _spectra(run: ResultsFolder) -> pd.DataFrame:
 def sweep(run: ResultsFolder, tols=SWEEP) -> pd.DataFrame:
     """The tolerance sweep of the saved spectra, per activation (the run's own eig_tol included)."""
     tols = sorted({*tols, run.settings["eig_tol"]})
-    return cp.tolerance_sweep(_spectra(run), tols, by=["activation"])
+    return tolerance_sweep(_spectra(run), tols, by=["activation"])
 
 
 def rank_test(x: pd.Series, y: pd.Series) -> Evidence:
@@ -127,7 +127,7 @@ def plots(run: ResultsFolder) -> list[Plot]:
     def tolerance(fig) -> None:
         left, right = fig.subplots(1, 2)
         grid = np.logspace(-10, -2, 33)
-        counts = cp.tolerance_counts(_spectra(run), grid, by=["activation", "run"])
+        counts = tolerance_counts(_spectra(run), grid, by=["activation", "run"])
         table = sweep(run, grid)
         for a in acts:
             mine = counts[counts["activation"] == a].pivot(index="tol", columns="run", values="minimal_ratio")
