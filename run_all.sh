@@ -5,7 +5,7 @@
 #                   [--dataset NAME] [--data-dir DIR] [--compare DIR]
 #
 # The experiments are the scripts experiments/part*.py, in their order, run in one Python process
-# (hw1/runner.py: TensorFlow starts once; a failing experiment is reported and the next one runs, and the
+# (hw1/lab/runner.py: TensorFlow starts once; a failing experiment is reported and the next one runs, and the
 # exit code is then non-zero). --dataset and --data-dir go to the scripts that take a dataset. A killed run resumes where it stopped when started again with the
 # same arguments. The report (DIR/REPORT.md and the self-contained DIR/report.html) is written last;
 # --compare OTHER sets its conclusions against the run in OTHER (e.g. a full-size run against results).
@@ -55,9 +55,9 @@ for name in "${EXPERIMENTS[@]}"; do
     [ ${#only[@]} -eq 0 ] || [[ " ${only[*]} " == *" $name "* ]] || continue
     selected+=("$name")
 done
-# one Python process for all of them: TensorFlow starts once (hw1/runner.py; each script still runs as alone)
+# one Python process for all of them: TensorFlow starts once (hw1/lab/runner.py; each script still runs as alone)
 status=0
-.venv/bin/python -m hw1.runner --profile "$profile" --out "$out" --seed "$seed" "${fresh[@]}" "${data[@]}" \
+.venv/bin/python -m hw1.lab.runner --profile "$profile" --out "$out" --seed "$seed" "${fresh[@]}" "${data[@]}" \
     -- "${selected[@]}" || status=$?
 echo "[run_all] building the report" >&2
 .venv/bin/python -m hw1.report "$out" "${compare[@]}" || status=$?

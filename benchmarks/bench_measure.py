@@ -2,7 +2,7 @@
 
 Protocol: the 784-128-10 ReLU MLP (101,770 parameters) ending in softmax, compiled with
 "sparse_categorical_crossentropy" and trained with ``model.fit`` (5 epochs, batch 64, Adam) on
-the 4,000 bundled MNIST training images (``hw1.data.load("mnist_bundled")``); then, on those
+the 4,000 bundled MNIST training images (``hw1.lab.data.load("mnist_bundled")``); then, on those
 4,000 images, in float32 unless said otherwise:
 
 - one full-set gradient vs one full-set Hessian-vector product of a ``hw1.curvature`` object
@@ -57,7 +57,7 @@ def memory_case(weights_file: str, case: str) -> None:
     import tensorflow as tf
 
     import hw1
-    from hw1 import data
+    from hw1.lab import data
     mnist = data.load("mnist_bundled")
     x, y = mnist.x_train, mnist.y_train
     model = build()
@@ -95,7 +95,8 @@ def main() -> None:
     import tensorflow as tf
 
     import hw1
-    from hw1 import data, hessian
+    from hw1.lab import data
+    from hw1.measure import hessian
     keras.utils.set_random_seed(0)
     mnist = data.load("mnist_bundled")
     x, y = mnist.x_train, mnist.y_train
@@ -185,7 +186,7 @@ def large_case() -> None:
     import keras
 
     import hw1
-    from hw1 import data
+    from hw1.lab import data
     mnist = data.load("mnist_bundled")
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),

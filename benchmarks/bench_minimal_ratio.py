@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from hw1 import experiment, results  # noqa: E402
+from hw1.lab import experiment  # noqa: E402
+from hw1 import results  # noqa: E402
 
 
 def main() -> None:

@@ -184,7 +184,7 @@ def main() -> int:
     import pandas as pd
 
     import hw1
-    from hw1 import data
+    from hw1.lab import data
     from hw1.results import atomic_path
 
     mnist = data.load("mnist_bundled")

@@ -38,8 +38,9 @@ import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from floor import gemm_gflops, training_flops  # noqa: E402
-from hw1 import experiment, models, results, train  # noqa: E402
-from hw1.validate import Dataset  # noqa: E402
+from hw1.lab import experiment, models, train  # noqa: E402
+from hw1 import results  # noqa: E402
+from hw1.lab.validate import Dataset  # noqa: E402
 
 LOOP = 200  # steps per timed graph loop
 SHAPE, CLASSES = (28, 28, 1), 10

@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import keras  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hw1 import data, experiment, models, results, train  # noqa: E402
+from hw1.lab import data, experiment, models, train  # noqa: E402
+from hw1 import results  # noqa: E402
 
 STEPS = 2000
 FIT_PER_EPOCH_STEPS = 200

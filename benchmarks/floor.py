@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from hw1 import models
+from hw1.lab import models
 from reference_common import sensitivity_models
 
 

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import keras  # noqa: E402
 
-from hw1 import data, models  # noqa: E402
+from hw1.lab import data, models  # noqa: E402
 from reference_common import Jobs  # noqa: E402
 
 

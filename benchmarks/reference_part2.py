@@ -28,7 +28,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from hw1 import data, models  # noqa: E402
+from hw1.lab import data, models  # noqa: E402
 from reference_common import Jobs, read_csv  # noqa: E402
 
 MINIMAL_RATIO_RUNS = 5  # runs of each activation actually replayed by the minimal-ratio reference

@@ -48,7 +48,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pandas as pd  # noqa: E402
 
 from floor import FLOORS, gemm_gflops  # noqa: E402
-from hw1 import experiment, results  # noqa: E402
+from hw1.lab import experiment  # noqa: E402
+from hw1 import results  # noqa: E402
 
 
 def references() -> dict:

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import hw1  # noqa: E402
-from hw1.data import load  # noqa: E402
+from hw1.lab.data import load  # noqa: E402
 
 # ---------------------------------------------------------------- Setup
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 import hw1
-from hw1.data import load
+from hw1.lab.data import load
 
 # ---------------------------------------------------------------- Setup
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

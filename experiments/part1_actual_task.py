@@ -7,7 +7,7 @@ faster, and which generalizes better? Deep against shallow: the DNN is also the 
 member of a family of fully connected nets with more hidden layers (``dnn2``, ``dnn4``: 2 and 4
 hidden layers) whose widths are solved from the DNN's parameter count (within 2 %). Each model
 is trained from five seeds (at most three in one batched call, to bound the memory): with
-the unpaired rank test of ``hw1.evidence``, 5 runs against 5 can reach p = 0.008, while 3
+the unpaired rank test of ``hw1.report.evidence``, 5 runs against 5 can reach p = 0.008, while 3
 against 3 can never go below 0.1.
 
 Writes ``models.csv`` (model, run, seed, params, final train_loss, train_acc, test_loss,
@@ -17,7 +17,7 @@ train_loss, train_acc, test_loss, test_acc, diverged), ``models/final_weights.np
 outcome.json and two figures: loss and accuracy of every model per epoch, training beside test.
 """
 
-from hw1 import cli, experiment
+from hw1.lab import cli, experiment
 
 EXPERIMENT = "part1_actual_task"
 PROFILES = {
@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
 
-    from hw1 import core, data, models, train
+    from hw1.measure import core
+    from hw1.lab import data, models, train
 
     # ---------------------------------------------------------------- Prepare the data and the models
     settings = run.settings

@@ -22,7 +22,7 @@ settings.json, outcome.json, ``final_loss.png`` (final loss against depth, every
 per function, a training-loss chart (log y) and a chart of the predicted curves.
 """
 
-from hw1 import cli, experiment
+from hw1.lab import cli, experiment
 
 EXPERIMENT = "part1_simulate_function"
 PROFILES = {
@@ -43,7 +43,7 @@ INITIALIZATION = ("Keras defaults (Glorot-uniform kernels, zero biases), except 
 @cli.main_guard
 def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Setup
-    from hw1 import data  # no TensorFlow: --function is parsed and checked before it loads
+    from hw1.lab import data  # no TensorFlow: --function is parsed and checked before it loads
 
     parser = cli.parser(__doc__, PROFILES)
     parser.add_argument("--function", action="append", default=[], type=data.parse_function, metavar="NAME=EXPR",
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     run = experiment.start(EXPERIMENT, parser, PROFILES, argv)
     import pandas as pd
 
-    from hw1 import models, train
+    from hw1.lab import models, train
 
     # ---------------------------------------------------------------- The functions and the models
     settings = run.settings

@@ -14,7 +14,7 @@ outcome.json, ``surface_pca.png`` and ``surface_filter_normalized.png``. A train
 centred on the last finite snapshot (the PCA plane needs three of them).
 """
 
-from hw1 import cli, experiment
+from hw1.lab import cli, experiment
 
 EXPERIMENT = "part2_error_surface"
 PROFILES = {
@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
 
-    from hw1 import core, data, models, train, trajectory
+    from hw1.measure import core, trajectory
+    from hw1.lab import data, models, train
 
     # ---------------------------------------------------------------- Data and model
     s = run.settings

@@ -10,7 +10,7 @@ Writes ``history.csv`` (step, train_loss, grad_norm, diverged), settings.json an
 A run that diverges keeps its rows up to the divergence; later steps are NaN, marked ``diverged``.
 """
 
-from hw1 import cli, experiment
+from hw1.lab import cli, experiment
 
 EXPERIMENT = "part2_gradient_norm"
 PROFILES = {
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=cli.positive_int, help="override the profile's number of iterations")
     cli.add_overrides(parser, "learning_rate")
     run = experiment.start(EXPERIMENT, parser, PROFILES, argv)
-    from hw1 import data, models, train
+    from hw1.lab import data, models, train
 
     # ---------------------------------------------------------------- Data and model
     settings = run.settings

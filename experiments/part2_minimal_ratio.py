@@ -10,10 +10,10 @@ view sweeps other tolerances over the saved spectra); float64 rounding (n·ε·m
 
 Writes runs.csv (per activation and run: loss, ‖∇L‖, minimal ratio, eigenvalue counts, dead and switching units,
 affine residual), spectra.csv (every eigenvalue), stages.csv (where each phase left a run), models/<activation>.npz
-(final weights, leading run axis), settings.json, outcome.json and the figures of hw1/views/part2_minimal_ratio.py.
+(final weights, leading run axis), settings.json, outcome.json and the figures of hw1/report/views/part2_minimal_ratio.py.
 """
 
-from hw1 import cli, experiment
+from hw1.lab import cli, experiment
 
 EXPERIMENT = "part2_minimal_ratio"
 BASE = dict(runs=100, widths=[16, 16], samples=128, loss_steps=3000, loss_learning_rate=3e-3, grad_steps=500,
@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
 
-    from hw1 import critical_points as cp, data, hessian, models, train
-    from hw1.views.part2_minimal_ratio import COLUMNS  # the schema of runs.csv, written once
+    from hw1.measure import critical_points as cp, hessian
+    from hw1.lab import data, models, train
+    from hw1.report.views.part2_minimal_ratio import COLUMNS  # the schema of runs.csv, written once
 
     # ---------------------------------------------------------------- Data and protocol
     s, acts = run.settings, run.settings["activations"]

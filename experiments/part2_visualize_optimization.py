@@ -12,7 +12,7 @@ explained_variance_ratio), ``models/snapshots.npz`` (``weights``: a flat row per
 A run whose loss becomes NaN or infinite is ``diverged`` on all its rows and left out of the PCA.
 """
 
-from hw1 import cli, experiment
+from hw1.lab import cli, experiment
 
 EXPERIMENT = "part2_visualize_optimization"
 PROFILES = {
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
 
-    from hw1 import data, models, train, trajectory
+    from hw1.lab import data, models, train
+    from hw1.measure import trajectory
 
     # ---------------------------------------------------------------- Data and model
     s = run.settings

@@ -13,7 +13,7 @@ batch_size, learning_rate, seed, the trained models' own final metrics, diverged
 outcome.json, one figure per pair; with ``--save-weights``, the endpoints' weights (``models/endpoints.npz``).
 """
 
-from hw1 import cli, experiment
+from hw1.lab import cli, experiment
 
 EXPERIMENT = "part3_interpolation"
 BASE = dict(dataset="mnist_bundled", train_limit=None, widths=[128], epochs=30, batch_sizes=[64, 1024],
@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
 
-    from hw1 import analysis, data, models, train
+    from hw1.measure import analysis
+    from hw1.lab import data, models, train
 
     # ---------------------------------------------------------------- Data, model, the two pairs
     s = run.settings

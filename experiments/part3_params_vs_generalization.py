@@ -18,7 +18,7 @@ line and per-seed dots: ``params_loss.png`` and ``params_accuracy.png``; with
 ``--save-weights``, ``models/weights.npz`` (the final weights of every model, ``w<width>_s<seed>_<i>``).
 """
 
-from hw1 import cli, experiment
+from hw1.lab import cli, experiment
 
 EXPERIMENT = "part3_params_vs_generalization"
 CONSTANT = dict(schedule="constant", decay_epochs=[], decay_factor=0.1)
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
 
-    from hw1 import data, models, train
+    from hw1.lab import data, models, train
 
     # ---------------------------------------------------------------- Data and the family of models
     s = run.settings

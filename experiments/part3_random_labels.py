@@ -16,7 +16,7 @@ set the epoch at which training accuracy reached the target, or None at the cap;
 final metrics) and ``random_labels.png`` (loss and accuracy against epochs, chance and target marked).
 """
 
-from hw1 import cli, experiment
+from hw1.lab import cli, experiment
 
 EXPERIMENT = "part3_random_labels"
 CONSTANT = dict(optimizer="adam", momentum=0.0, schedule="constant", decay_epochs=[], decay_factor=0.1)
@@ -48,13 +48,13 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
 
-    from hw1 import analysis, data, models, train
+    from hw1.lab import data, models, train
 
     # ---------------------------------------------------------------- Data: random training labels, true test labels
     s = run.settings
     dataset = data.load(s["dataset"], run.args.data_dir, limit=s["train_limit"], seed=run.seed)
     data.check_batch_sizes(s["batch_size"], len(dataset.x_train))
-    noisy = analysis.random_label_dataset(dataset, seed=run.seed)
+    noisy = data.random_label_dataset(dataset, seed=run.seed)
     changed = float(np.mean(noisy.y_train != dataset.y_train))
     run.progress(f"{changed:.1%} of {len(noisy.y_train):,} training labels changed; test labels untouched")
 

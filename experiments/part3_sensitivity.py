@@ -17,7 +17,7 @@ trained once, listed twice), settings.json, outcome.json, ``batch_size.png``, ``
 ``flatness.png``; with ``--save-weights``, ``models/weights.npz`` (``b<batch>_lr<rate>_s<seed>_<i>``).
 """
 
-from hw1 import cli, experiment
+from hw1.lab import cli, experiment
 
 EXPERIMENT = "part3_sensitivity"
 LR_TOP_FULL = 5e-3
@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
 
-    from hw1 import analysis, data, hessian, models, train
+    from hw1.measure import analysis, hessian
+    from hw1.lab import data, models, train
 
     # ---------------------------------------------------------------- Data, model, the two sweeps
     s = run.settings

@@ -19,7 +19,7 @@ Example:
     >>> hw1.hessian_eigenvalues(model, (x_train, y_train), k=2)  # doctest: +SKIP
     >>> hw1.sensitivity(model, x_test)                         # doctest: +SKIP
 
-Importing ``hw1`` (or ``hw1.results``, ``hw1.plots``) does not import TensorFlow: the
+Importing ``hw1`` (or ``hw1.results``, ``hw1.report.plots``) does not import TensorFlow: the
 measurement functions load it on first use (PEP 562).
 """
 
@@ -32,12 +32,13 @@ __all__ = ["evaluate", "gradient_norm", "hessian_eigenvalues", "hessian_trace", 
            "minimal_ratio", "sensitivity", "sharpness", "interpolate", "loss_surface", "plot_density",
            "TraceEstimate", "SpectralDensity", "curvature", "Curvature", "CurvatureCallback"]
 
-_HOMES = {"curvature": "hw1.curvature_op", "Curvature": "hw1.curvature_op", "CurvatureCallback": "hw1.callback"}
+_HOMES = {"curvature": "hw1.measure.operator", "Curvature": "hw1.measure.operator",
+          "CurvatureCallback": "hw1.measure.callback"}
 
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        return getattr(importlib.import_module(_HOMES.get(name, "hw1.measure")), name)
+        return getattr(importlib.import_module(_HOMES.get(name, "hw1.measure.api")), name)
     raise AttributeError(f"module 'hw1' has no attribute {name!r}")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from hw1.cli_measure import main
+from hw1.lab.cli_measure import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

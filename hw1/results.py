@@ -8,7 +8,7 @@ Every experiment writes into ``<out>/<experiment>/``:
 - ``outcome.json``: what came out (wall time, peak memory, summary numbers) and the
   fingerprint of every CSV written. It is written LAST: a folder without it holds an
   unfinished run, and one whose CSVs do not match it mixes two runs;
-- its figures (PNG), drawn from the CSVs by :mod:`hw1.plots`.
+- its figures (PNG), drawn from the CSVs by :mod:`hw1.report.plots`.
 
 Files are written to a temporary name in the same folder and renamed, so a killed run
 leaves either the old file or the new one, never half a file. This module imports

@@ -29,7 +29,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def load_script(name: str):
     """The module ``experiments/<name>.py``, imported without running it (its ``main(argv)`` is callable)."""
-    from hw1.runner import load_script as load
+    from hw1.lab.runner import load_script as load
 
     return load(name)
 
@@ -52,7 +52,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory, name: str, *args: str) -
 
 def fc_model_and_data(s: dict):
     """The MLP and the (subset of the) dataset a run's settings describe, rebuilt for an independent check."""
-    from hw1 import data, models
+    from hw1.lab import data, models
 
     dataset = data.load(s["dataset"]["name"], limit=s["train_limit"], seed=0)
     return models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes), dataset

@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from hw1 import analysis, data, models, train
+from hw1.measure import analysis
+from hw1.lab import data, models, train
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def numpy_metrics(weights, x, y):
 # ---------------------------------------------------------------- random labels
 
 def test_random_labels_change_about_90_percent_and_leave_the_test_set_alone(bundled):
-    noisy = analysis.random_label_dataset(bundled, seed=5)
+    noisy = data.random_label_dataset(bundled, seed=5)
     changed = np.mean(noisy.y_train != bundled.y_train)
     assert 0.87 < changed < 0.93
     assert np.bincount(noisy.y_train, minlength=10).min() > 300  # uniform over the 10 classes, not one class
@@ -54,14 +55,14 @@ def test_random_labels_change_about_90_percent_and_leave_the_test_set_alone(bund
 
 
 def test_random_labels_are_reproducible_by_seed(bundled):
-    first = analysis.random_label_dataset(bundled, seed=5).y_train
-    np.testing.assert_array_equal(first, analysis.random_label_dataset(bundled, seed=5).y_train)
-    assert np.mean(first != analysis.random_label_dataset(bundled, seed=6).y_train) > 0.8
+    first = data.random_label_dataset(bundled, seed=5).y_train
+    np.testing.assert_array_equal(first, data.random_label_dataset(bundled, seed=5).y_train)
+    assert np.mean(first != data.random_label_dataset(bundled, seed=6).y_train) > 0.8
 
 
 def test_random_labels_need_classes():
     with pytest.raises(ValueError, match="no classes"):
-        analysis.random_label_dataset(data.function_data("x", 8), seed=0)
+        data.random_label_dataset(data.function_data("x", 8), seed=0)
 
 
 # ---------------------------------------------------------------- interpolation

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 import hw1
-from hw1 import adapt
+from hw1.measure import adapt
 
 RNG = np.random.default_rng(7)
 N, D, K = 40, 4, 3

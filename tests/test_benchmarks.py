@@ -11,7 +11,8 @@ import tensorflow as tf
 from tensorflow.python.framework import ops as tf_ops
 
 from conftest import ROOT
-from hw1 import core, models
+from hw1.measure import core
+from hw1.lab import models
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import floor  # noqa: E402

@@ -13,7 +13,7 @@ import pytest
 
 import hw1
 from conftest import ROOT
-from hw1 import cli_measure
+from hw1.lab import cli_measure
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((50, 4)).astype("float32")

@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from hw1 import core, models
+from hw1.measure import core
+from hw1.lab import models
 
 
 def test_evaluator_over_many_runs_and_chunks_equals_keras_one_model_at_a_time(monkeypatch):
@@ -43,7 +44,7 @@ def test_compiled_graphs_are_kept_with_their_model_and_die_with_it():
     import gc
     import weakref
 
-    from hw1 import analysis, hessian
+    from hw1.measure import analysis, hessian
 
     model = models.fc_net([3], (2,), 2)
     weights = [v.numpy() for v in model.trainable_variables]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw1 import data
+from hw1.lab import data
 
 
 @pytest.fixture(scope="module")
@@ -380,7 +380,7 @@ def test_batch_size_message_names_the_flag():
 
 
 def test_data_module_does_not_import_tensorflow():
-    code = "import sys; import hw1.data; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    code = "import sys; import hw1.lab.data; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=str(Path(__file__).resolve().parent.parent))
     assert out.stdout.strip() == "False"

@@ -1,11 +1,11 @@
-"""The one evidence rule (hw1.evidence): its tests are scipy's, its verdict words follow the data."""
+"""The one evidence rule (hw1.report.evidence): its tests are scipy's, its verdict words follow the data."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-from hw1 import evidence as ev
+from hw1.report import evidence as ev
 
 
 def design(values: dict, seeds: int | None = None) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from hw1 import data, expr
+from hw1.lab import data, expr
 
 X = np.linspace(1.0 / 256, 1.0, 256)
 

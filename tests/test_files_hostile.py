@@ -28,9 +28,10 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, run_main
-from hw1 import cli, report
-from hw1.experiment import FolderLock
-from hw1.plots.__main__ import main as plots_main
+from hw1.lab import cli
+from hw1.report import build as report
+from hw1.lab.experiment import FolderLock
+from hw1.report.plots.__main__ import main as plots_main
 from hw1.results import file_digest
 
 COMMITTED = ROOT / "results"
@@ -156,7 +157,7 @@ def gzip_bomb(out: Path, data_dir: Path) -> None:
         fh.write(header)
         for _ in range(64):
             fh.write(bytes(1 << 20))
-    from hw1.data import write_idx
+    from hw1.lab.data import write_idx
     write_idx(data_dir / "train-labels-idx1-ubyte.gz", labels)
     write_idx(data_dir / "t10k-images-idx3-ubyte.gz", images[:16])
     write_idx(data_dir / "t10k-labels-idx1-ubyte.gz", labels[:16])
@@ -306,7 +307,7 @@ def test_html_from_the_data_reaches_neither_report_md_nor_report_html_as_html(tm
 def test_a_bug_in_a_view_is_not_passed_off_as_files_from_another_version(tmp_path, monkeypatch):
     import dataclasses
     import importlib
-    module = importlib.import_module("hw1.views.part3_random_labels")
+    module = importlib.import_module("hw1.report.views.part3_random_labels")
     committed(tmp_path, "part3_random_labels")
 
     def plots(run):
@@ -389,7 +390,7 @@ def test_a_start_removes_a_dead_writers_temporary_files_but_never_a_live_writers
 
 
 def test_a_gzip_whose_header_declares_more_than_the_memory_is_refused_before_reading(tmp_path):
-    from hw1.data import DataError, read_idx
+    from hw1.lab.data import DataError, read_idx
     path = tmp_path / "train-images-idx3-ubyte.gz"
     path.write_bytes(gzip.compress(bytes([0, 0, 0x08, 3]) + struct.pack(">3I", 2**32 - 1, 2**32 - 1, 28)))
     with pytest.raises(DataError, match=r"header declares shape \(4294967295, 4294967295, 28\), .* GiB of memory"):

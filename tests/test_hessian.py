@@ -1,4 +1,4 @@
-"""hw1.hessian: each measurement recomputed another way (finite differences, a hand-solved case)."""
+"""hw1.measure.hessian: each measurement recomputed another way (finite differences, a hand-solved case)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hw1 import core, hessian, models, train
+from hw1.measure import core, hessian
+from hw1.lab import models, train
 
 X_REG = np.linspace(-1.0, 1.0, 12).reshape(-1, 1)
 Y_REG = np.sin(3.0 * X_REG)
@@ -27,7 +28,7 @@ def _tiny(loss: str) -> tuple:
 
 
 def _gradient(model, theta: np.ndarray, x, y, loss: str) -> np.ndarray:
-    """∇L by one plain GradientTape (independent of hw1.hessian's compiled functions)."""
+    """∇L by one plain GradientTape (independent of hw1.measure.hessian's compiled functions)."""
     f = core.loss_fn(model, loss)
     weights = [tf.constant(w) for w in hessian.unflatten(theta, model)]
     yt = tf.constant(y, tf.float64) if loss == "mse" else tf.constant(y, tf.int32)
@@ -110,7 +111,7 @@ def test_power_iteration_finds_the_largest_eigenvalue_also_when_a_negative_one_d
 
 def test_gradient_norm_minimization_lowers_the_gradient_by_orders_of_magnitude():
     # least squares y = 2x - 1 + noise with a Dense(1) model: ∇L vanishes only at the normal-equation solution
-    from hw1.data import Dataset
+    from hw1.lab.data import Dataset
     x = np.linspace(-1.0, 1.0, 40).reshape(-1, 1)
     y = 2.0 * x - 1.0 + 0.1 * np.random.default_rng(0).standard_normal(x.shape)
     data = Dataset("line", x.astype(np.float32), y.astype(np.float32), x[:0], y[:0], None)

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 import hw1
 from conftest import ROOT
-from hw1 import analysis, spectrum
+from hw1.measure import analysis, spectrum
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((40, 4))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hw1 import models
+from hw1.lab import models
 
 
 @pytest.mark.parametrize("target", [120, 600, 1500, 5000])

@@ -8,9 +8,9 @@ import pytest
 from scipy import stats
 
 from conftest import FOLDER_META, OUTCOME_META, smoke_run
-from hw1 import report
+from hw1.report import build as report
 from hw1.results import ResultsFolder, file_digest, read_json, write_json
-from hw1.views import part1_actual_task as view
+from hw1.report.views import part1_actual_task as view
 
 NAME = "part1_actual_task"
 
@@ -54,7 +54,7 @@ def test_parameter_counts_equal_plain_keras_models(smoke):
     by_hand = {"dnn": 784 * width + width + width * 10 + 10,
                "cnn": (9 * f1 + f1) + (9 * f1 * f2 + f2) + (7 * 7 * f2 * dense + dense) + dense * 10 + 10,
                "rnn": 4 * (units * (28 + units) + units) + units * 10 + 10}
-    from hw1 import models as hw1_models
+    from hw1.lab import models as hw1_models
 
     built = hw1_models.image_classifiers((28, 28, 1), 10, width, [f1, f2], dense, units)
     assert {name: b().count_params() for name, b in built.items()} == by_hand
@@ -65,7 +65,7 @@ def test_the_deeper_dnns_of_the_real_profiles_match_the_dnn_within_two_percent(p
     import keras
 
     from conftest import load_script
-    from hw1 import models as hw1_models
+    from hw1.lab import models as hw1_models
 
     settings = load_script(NAME).PROFILES[profile]
     target = 784 * settings["dnn_width"] + settings["dnn_width"] + (settings["dnn_width"] + 1) * 10
@@ -100,7 +100,7 @@ def test_final_metrics_are_the_last_history_row_of_every_model_and_seed(smoke):
 def test_saved_weights_reproduce_the_final_test_metrics(smoke):
     import keras
 
-    from hw1 import data, models as hw1_models
+    from hw1.lab import data, models as hw1_models
 
     s = read_json(smoke / "settings.json")["settings"]
     dataset = data.load(s["dataset"]["name"], limit=s["train_limit"], seed=0)

@@ -8,13 +8,13 @@ import pytest
 from scipy import stats
 
 from conftest import FOLDER_META, OUTCOME_META, run_main, smoke_run
-from hw1 import report
+from hw1.report import build as report
 from hw1.results import ResultsFolder, file_digest, read_json, write_json
-from hw1.views import part1_simulate_function as view
+from hw1.report.views import part1_simulate_function as view
 
 NAME = "part1_simulate_function"
 TRUE = {"sinc": lambda x: np.sin(5 * np.pi * x) / (5 * np.pi * x), "sign": lambda x: np.sign(np.sin(5 * np.pi * x)),
-        "cube": lambda x: x ** 3}  # written independently of hw1.data
+        "cube": lambda x: x ** 3}  # written independently of hw1.lab.data
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_history_has_every_seed_and_ends_at_the_final_loss(smoke):
 def test_first_layer_kinks_start_spread_over_the_domain_and_the_run_started_there(smoke):
     import keras
 
-    from hw1 import data, models, train
+    from hw1.lab import data, models, train
 
     s = read_json(smoke / "settings.json")["settings"]
     assert s["kink_domain"] == [0.0, 1.0] and "uniform on [0, 1]" in s["initialization"]
@@ -110,7 +110,7 @@ def test_first_layer_kinks_start_spread_over_the_domain_and_the_run_started_ther
 
 def test_with_keras_zero_biases_every_net_starts_as_one_straight_line():
     """The confound the spread removes: zero biases put every kink at x = 0, so on (0, 1] the net is linear."""
-    from hw1 import models, train
+    from hw1.lab import models, train
 
     x = np.linspace(0.01, 1, 50)[:, None].astype("float32")
     for widths in ([40], [9, 9], [5, 5, 5, 5, 3]):
@@ -122,7 +122,7 @@ def test_with_keras_zero_biases_every_net_starts_as_one_straight_line():
 
 
 def test_spread_kinks_rejects_what_it_cannot_spread():
-    from hw1 import models
+    from hw1.lab import models
 
     with pytest.raises(ValueError, match="low=1.0, high=0.0"):
         models.spread_kinks(models.fc_net([4]).get_weights(), 1.0, 0.0, seed=0)

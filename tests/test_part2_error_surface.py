@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from conftest import fc_model_and_data, run_main, smoke_run
-from hw1 import report, trajectory
-from hw1.prose import num, pct
+from hw1.report import build as report
+from hw1.measure import trajectory
+from hw1.report.prose import num, pct
 from hw1.results import ResultsFolder, read_json
-from hw1.views import part2_error_surface as view
+from hw1.report.views import part2_error_surface as view
 
 NAME = "part2_error_surface"
 
@@ -30,7 +31,7 @@ def _keras_loss(model, weights, x, y) -> float:
     return float(keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, model(x)))
 
 
-# ---------------------------------------------------------------- hw1.trajectory, on known cases
+# ---------------------------------------------------------------- hw1.measure.trajectory, on known cases
 
 def test_filter_normalized_direction_matches_each_filter_norm():
     weights = [np.random.default_rng(0).standard_normal((5, 3)), np.ones(3), np.full((3, 2), 0.5), np.ones(2)]
@@ -59,7 +60,8 @@ def test_trajectory_directions_recover_a_planar_path():
 
 
 def test_loss_grid_equals_the_loss_of_each_grid_point():
-    from hw1 import core, models, train
+    from hw1.measure import core
+    from hw1.lab import models, train
 
     build = lambda: models.fc_net([3], activation="tanh")  # noqa: E731
     model, center = build(), train.initial_weights(build, 0)
@@ -79,7 +81,7 @@ def test_loss_grid_equals_the_loss_of_each_grid_point():
 # ---------------------------------------------------------------- the script (smoke profile)
 
 def test_grid_centre_is_the_trained_model_and_points_equal_a_keras_recomputation(smoke):
-    from hw1.core import unflatten
+    from hw1.measure.core import unflatten
 
     s, outcome = read_json(smoke / "settings.json")["settings"], read_json(smoke / "outcome.json")
     grid, path = pd.read_csv(smoke / "grid.csv"), pd.read_csv(smoke / "trajectory.csv")
@@ -109,7 +111,7 @@ def test_grid_centre_is_the_trained_model_and_points_equal_a_keras_recomputation
 
 
 def test_directions_are_filter_normalized_and_pca_directions_orthonormal(smoke):
-    from hw1.core import unflatten
+    from hw1.measure.core import unflatten
 
     s = read_json(smoke / "settings.json")["settings"]
     model, _ = fc_model_and_data(s)
@@ -171,7 +173,7 @@ def _diverging_at(real, epoch: int):
 def test_a_diverging_learning_rate_is_recorded_and_exits_0(tmp_path, monkeypatch, epoch):
     """Adam's step is bounded by its learning rate, so no rate the CLI accepts makes this small net's loss NaN
     reliably (1e6 gives a finite loss near 1e6): the NaN is injected at ``epoch`` as train() records one."""
-    from hw1 import train
+    from hw1.lab import train
 
     monkeypatch.setattr(train, "train", _diverging_at(train.train, epoch))
     assert run_main(NAME, "--profile", "smoke", "--epochs", "5", "--learning-rate", "1e6", "--out",

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from conftest import run_main, smoke_run
-from hw1 import report
+from hw1.report import build as report
 from hw1.results import ResultsFolder, read_json
-from hw1.views import part2_gradient_norm as view
+from hw1.report.views import part2_gradient_norm as view
 
 NAME = "part2_gradient_norm"
 
@@ -23,7 +23,7 @@ def test_history_is_every_step_and_equals_a_recomputation(smoke):
     import keras
     import tensorflow as tf
 
-    from hw1 import data, models
+    from hw1.lab import data, models
 
     history = pd.read_csv(smoke / "history.csv")
     s = read_json(smoke / "settings.json")["settings"]

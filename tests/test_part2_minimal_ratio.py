@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 
 from conftest import run_main, smoke_run
-from hw1 import critical_points as cp
-from hw1 import report
+from hw1.measure import critical_points as cp
+from hw1.report import spectra as spectrum_tables
+from hw1.report import build as report
 from hw1.results import ResultsFolder, read_json
-from hw1.views import part2_minimal_ratio as view
+from hw1.report.views import part2_minimal_ratio as view
 
 NAME = "part2_minimal_ratio"
 CSVS = ("runs.csv", "spectra.csv", "stages.csv")
@@ -46,7 +47,7 @@ def test_spectrum_counts_of_a_hand_made_spectrum():
 
 
 def test_tolerance_sweep_recomputed_by_hand():
-    sweep = cp.tolerance_sweep(SPECTRA, [1e-10, 1e-6, 1e-4], by=["activation"]).set_index(["activation", "tol"])
+    sweep = spectrum_tables.tolerance_sweep(SPECTRA, [1e-10, 1e-6, 1e-4], by=["activation"]).set_index(["activation", "tol"])
     # by hand, per run of "a": (n_positive, n_negative) at each tolerance
     by_hand = {1e-10: [(3, 2), (4, 1)], 1e-6: [(2, 1), (4, 1)], 1e-4: [(1, 1), (3, 0)]}
     for tol, (r0, r1) in by_hand.items():
@@ -64,7 +65,7 @@ def test_tolerance_sweep_recomputed_by_hand():
 
 
 def test_run_counts_give_the_positive_non_flat_share_per_run():
-    counts = cp.run_counts(SPECTRA, 1e-4, by=["activation", "run"]).set_index(["activation", "run"])
+    counts = spectrum_tables.run_counts(SPECTRA, 1e-4, by=["activation", "run"]).set_index(["activation", "run"])
     assert counts.loc[("a", 0), "positive_share"] == 0.5 and counts.loc[("a", 1), "positive_share"] == 1.0
     assert counts.loc[("a", 1), "minimal_ratio"] == 0.5 and counts.loc[("b", 0), "n_flat"] == 1
 
@@ -75,7 +76,7 @@ def test_vectorized_counts_equal_the_single_spectrum_counts():
                              np.tile([1e-6, -1e-6, 0.0], (3, 1))], axis=1)  # |λ| = tol exactly, and zeros
     spectra = pd.DataFrame({"run": np.repeat(range(3), values.shape[1]), "eigenvalue": values.ravel()})
     tols = [0.0, 1e-9, 1e-6, 1e-3]
-    counts = cp.tolerance_counts(spectra, tols).set_index(["run", "tol"])
+    counts = spectrum_tables.tolerance_counts(spectra, tols).set_index(["run", "tol"])
     for run in range(3):
         for tol in tols:
             expected = cp.spectrum_counts(values[run], tol)
@@ -146,7 +147,7 @@ def test_spectrum_equals_eigvalsh_of_a_finite_difference_hessian(smoke):
     import keras
     import tensorflow as tf
 
-    from hw1 import data
+    from hw1.lab import data
 
     s = read_json(smoke / "settings.json")["settings"]
     spectra, runs = pd.read_csv(smoke / "spectra.csv"), pd.read_csv(smoke / "runs.csv")
@@ -181,7 +182,7 @@ def test_spectrum_equals_eigvalsh_of_a_finite_difference_hessian(smoke):
 
 
 def test_function_summaries_recomputed_from_the_saved_weights(smoke):
-    from hw1 import data
+    from hw1.lab import data
 
     s = read_json(smoke / "settings.json")["settings"]
     x = data.function_data(s["function"], s["samples"]).x_train
@@ -197,7 +198,7 @@ def test_function_summaries_recomputed_from_the_saved_weights(smoke):
 
 
 def test_a_killed_run_resumes_to_identical_files(smoke, tmp_path, monkeypatch):
-    from hw1 import hessian
+    from hw1.measure import hessian
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt

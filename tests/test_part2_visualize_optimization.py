@@ -10,10 +10,10 @@ import pytest
 from sklearn.decomposition import PCA
 
 from conftest import fc_model_and_data, run_main, smoke_run
-from hw1 import report
-from hw1.prose import num, pct
+from hw1.report import build as report
+from hw1.report.prose import num, pct
 from hw1.results import ResultsFolder, read_json
-from hw1.views import part2_visualize_optimization as view
+from hw1.report.views import part2_visualize_optimization as view
 
 NAME = "part2_visualize_optimization"
 
@@ -67,8 +67,8 @@ def test_pca_coordinates_equal_sklearn_fitted_jointly_on_all_runs(smoke):
 def test_snapshot_losses_equal_a_recomputation_from_the_saved_weights(smoke):
     import keras
 
-    from hw1.core import unflatten
-    from hw1.train import run_seeds
+    from hw1.measure.core import unflatten
+    from hw1.lab.train import run_seeds
 
     snaps, s = pd.read_csv(smoke / "snapshots.csv"), read_json(smoke / "settings.json")["settings"]
     saved = np.load(smoke / "models" / "snapshots.npz")
@@ -128,7 +128,7 @@ def test_bad_layer_is_one_line_exit_code_2_and_nothing_written(tmp_path, capsys)
 def test_a_diverged_run_is_recorded_and_left_out_of_the_pca(tmp_path, monkeypatch, dead):
     """Adam's step is bounded by its learning rate, so no rate the CLI accepts makes this net's loss NaN
     reliably: the runs ``dead`` get a NaN loss at epoch 3, exactly as train() records a divergence."""
-    from hw1 import train
+    from hw1.lab import train
 
     real = train.train
 
@@ -163,7 +163,7 @@ def test_a_diverged_run_is_recorded_and_left_out_of_the_pca(tmp_path, monkeypatc
 
 
 def test_a_resumed_run_writes_the_same_bytes(smoke, tmp_path, monkeypatch):
-    from hw1 import trajectory
+    from hw1.measure import trajectory
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt

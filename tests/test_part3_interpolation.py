@@ -11,7 +11,7 @@ import pytest
 
 from conftest import load_script, run_main, smoke_run
 from hw1.results import ResultsFolder, file_digest, read_json
-from hw1.views import part3_interpolation as view
+from hw1.report.views import part3_interpolation as view
 
 NAME = "part3_interpolation"
 METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
@@ -25,7 +25,7 @@ def smoke(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def smoke_data():
-    from hw1 import data
+    from hw1.lab import data
 
     return data.subset(data.load("mnist_bundled"), 256, seed=0)
 
@@ -34,7 +34,7 @@ def keras_metrics(weights, data):
     """Loss and accuracy of the smoke architecture at ``weights`` on both full sets, by Keras' own evaluate."""
     import keras
 
-    from hw1 import models
+    from hw1.lab import models
 
     model = models.fc_net([32], (28, 28, 1), 10)
     model.set_weights(weights)
@@ -90,8 +90,8 @@ def test_a_point_of_the_line_is_the_mixed_parameter_vector(smoke, smoke_data, al
 
 def test_a_diverged_endpoint_is_a_diverged_row_not_a_crash(tmp_path, monkeypatch):
     """Adam with a capped step does not blow up this net, so the learning-rate 1e-2 endpoint is made to diverge
-    the way :func:`hw1.train.train` reports it: metrics NaN, ``diverged`` true."""
-    from hw1 import train
+    the way :func:`hw1.lab.train.train` reports it: metrics NaN, ``diverged`` true."""
+    from hw1.lab import train
 
     real = train.train
 
@@ -118,7 +118,7 @@ def test_a_diverged_endpoint_is_a_diverged_row_not_a_crash(tmp_path, monkeypatch
 
 
 def test_a_killed_run_resumes_to_the_same_bytes(smoke, tmp_path, monkeypatch):
-    from hw1 import analysis
+    from hw1.measure import analysis
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
@@ -206,7 +206,7 @@ def test_the_figures_are_redrawn_from_the_files_alone_without_tensorflow(smoke):
 
     from conftest import ROOT
 
-    code = ("import sys; from hw1 import plots\n"
+    code = ("import sys; from hw1.report import plots\n"
             f"paths = plots.draw({NAME!r}, {str(smoke)!r})\n"
             "assert len(paths) == 2 and all(p.stat().st_size > 10_000 for p in paths), paths\n"
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")

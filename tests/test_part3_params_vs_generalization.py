@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from conftest import load_script, run_main, smoke_run
-from hw1.prose import pct
+from hw1.report.prose import pct
 from hw1.results import ResultsFolder, file_digest, read_json
-from hw1.views import part3_params_vs_generalization as view
+from hw1.report.views import part3_params_vs_generalization as view
 
 NAME = "part3_params_vs_generalization"
 METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
@@ -26,13 +26,13 @@ def smoke(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def smoke_data():
-    from hw1 import data
+    from hw1.lab import data
 
     return data.subset(data.load("mnist_bundled"), 256, seed=0)
 
 
 def test_one_row_per_width_and_seed_with_keras_parameter_counts(smoke):
-    from hw1 import models
+    from hw1.lab import models
 
     table = pd.read_csv(smoke / "models.csv")
     s = read_json(smoke / "settings.json")["settings"]
@@ -56,7 +56,7 @@ def test_one_row_per_width_and_seed_with_keras_parameter_counts(smoke):
 def test_every_row_equals_a_keras_evaluation_of_its_saved_weights(smoke, smoke_data):
     import keras
 
-    from hw1 import models
+    from hw1.lab import models
 
     table = pd.read_csv(smoke / "models.csv")
     with np.load(smoke / "models" / "weights.npz") as saved:
@@ -75,7 +75,7 @@ def test_every_row_equals_a_keras_evaluation_of_its_saved_weights(smoke, smoke_d
 
 def test_the_seed_column_names_the_run_that_trained_with_it(smoke, smoke_data):
     """A width trained alone from seed 1 gives the row labelled seed 1 (runs trained together are independent)."""
-    from hw1 import models, train
+    from hw1.lab import models, train
 
     s = read_json(smoke / "settings.json")["settings"]
     width = min(s["widths"])
@@ -110,7 +110,7 @@ def fabricate(smoke, folder, test_acc):
     (lambda w, seed: 0.95 - 0.01 * math.log2(w) + 0.001 * seed, "contradicts"),     # test error rises past the fit
 ])
 def test_the_verdict_follows_the_evidence_rule(smoke, tmp_path, test_acc, verdict):
-    """Past the fitting width, the verdict is hw1.evidence's pooled trend of the test error, recomputed here with
+    """Past the fitting width, the verdict is hw1.report.evidence's pooled trend of the test error, recomputed here with
     scipy's Kendall τ (Jonckheere–Terpstra), Holm over the task's findings, and the stated margin."""
     from scipy import stats
 
@@ -170,7 +170,7 @@ def test_a_repeated_width_is_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_the_default_profile_asks_for_what_the_homework_asks():
-    from hw1 import models
+    from hw1.lab import models
 
     default = load_script(NAME).PROFILES["default"]
     counts = [models.fc_param_count([w], 784, 10) for w in default["widths"]]

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import load_script, smoke_run
 from hw1.results import ResultsFolder, file_digest, read_json
-from hw1.views import part3_random_labels as view
+from hw1.report.views import part3_random_labels as view
 
 NAME = "part3_random_labels"
 
@@ -54,7 +54,7 @@ def test_random_labels_replace_the_training_labels_only(smoke):
     labels drawn with the run's seed, the test loss that of the TRUE test labels."""
     import keras
 
-    from hw1 import data, models
+    from hw1.lab import data, models
 
     s = read_json(smoke / "settings.json")["settings"]
     ds = data.subset(data.load("mnist_bundled"), 256, seed=0)
@@ -131,7 +131,7 @@ def test_a_run_that_stops_at_the_cap_says_so_and_gives_no_verdict(smoke, tmp_pat
 
 
 def test_a_diverged_run_is_read_up_to_its_divergence_only(smoke, tmp_path):
-    from hw1 import plots
+    from hw1.report import plots
 
     folder = tmp_path / NAME
     shutil.copytree(smoke, folder)

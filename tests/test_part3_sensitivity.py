@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from conftest import load_script, run_main, smoke_run
-from hw1 import report
-from hw1.document import Note, Table
+from hw1.report import build as report
+from hw1.report.document import Note, Table
 from hw1.results import ResultsFolder, file_digest, read_json
-from hw1.views import part3_sensitivity as view
+from hw1.report.views import part3_sensitivity as view
 
 NAME = "part3_sensitivity"
 
@@ -30,7 +30,7 @@ def _weights(folder, row) -> list[np.ndarray]:
 
 
 def _dataset(settings):
-    from hw1 import data
+    from hw1.lab import data
 
     return data.load(settings["dataset"]["name"], limit=settings["train_limit"], seed=0)
 
@@ -38,7 +38,7 @@ def _dataset(settings):
 def test_every_model_reaches_the_target_or_is_reported_capped(smoke):
     import keras
 
-    from hw1 import models
+    from hw1.lab import models
 
     table = pd.read_csv(smoke / "models.csv")
     s = read_json(smoke / "settings.json")["settings"]
@@ -88,7 +88,8 @@ def test_sensitivity_equals_a_finite_difference_jacobian_norm(smoke):
 
 
 def test_top_hessian_eigenvalue_equals_eigvalsh_of_the_exact_float64_hessian(smoke):
-    from hw1 import hessian, models
+    from hw1.measure import hessian
+    from hw1.lab import models
 
     table = pd.read_csv(smoke / "models.csv")
     s = read_json(smoke / "settings.json")["settings"]
@@ -145,7 +146,7 @@ def test_a_trend_beyond_the_spread_gets_a_verdict(tmp_path, smoke, slope, verdic
 
 
 def test_diverged_and_capped_models_are_shown_as_such_and_never_read_as_minimizers(tmp_path, smoke):
-    from hw1 import plots
+    from hw1.report import plots
 
     def edit(frame):
         dead = (frame["batch_size"] == 256) & (frame["seed"] == 1)
@@ -200,7 +201,8 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys):
 
 
 def test_runs_trained_together_stop_on_their_own_and_stay_where_they_stopped():
-    from hw1 import core, data, models, train
+    from hw1.measure import core
+    from hw1.lab import data, models, train
 
     ds = data.load("mnist_bundled", limit=256, seed=0)
     build = lambda: models.fc_net([16], ds.input_shape, ds.num_classes)  # noqa: E731

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_main, run_script
-from hw1 import report
+from hw1.report import build as report
 
 SCRIPTS = sorted(p.stem for p in (ROOT / "experiments").glob("part*.py"))
 
@@ -47,11 +47,11 @@ def start_and_kill_after_first_step(script: str, out: Path, *args: str) -> bool:
 
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory) -> Path:
-    """Every script's smoke run (seed 3) by ``python -m hw1.runner``: all in one Python process, as run_all.sh."""
+    """Every script's smoke run (seed 3) by ``python -m hw1.lab.runner``: all in one Python process, as run_all.sh."""
     out = tmp_path_factory.mktemp("one_process")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", HW1_NO_NETWORK="1",
                PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "offline"), str(ROOT)]))
-    proc = subprocess.run([sys.executable, "-m", "hw1.runner", "--profile", "smoke", "--out", str(out), "--seed", "3",
+    proc = subprocess.run([sys.executable, "-m", "hw1.lab.runner", "--profile", "smoke", "--out", str(out), "--seed", "3",
                            "--", *SCRIPTS], env=env, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"[run_all] {len(SCRIPTS)} experiments in" in proc.stderr
@@ -220,7 +220,7 @@ def test_run_all_rejects_bad_flags_and_lists_every_experiment(tmp_path):
 
 
 def test_the_runner_reports_a_failing_experiment_and_runs_the_next(tmp_path, capsys):
-    from hw1 import runner
+    from hw1.lab import runner
 
     code = runner.main(["--profile", "smoke", "--out", str(tmp_path), "--seed", "notanumber", "--",
                         "part2_gradient_norm", "part2_gradient_norm"])

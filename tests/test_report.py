@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, run_main
-from hw1 import evidence, prose, report
-from hw1.plots.__main__ import main as plots_main
-from hw1.views import views
+from hw1.report import evidence, prose, build as report
+from hw1.report.plots.__main__ import main as plots_main
+from hw1.report.views import views
 
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "experiments").glob("part*.py"))
 
@@ -139,7 +139,7 @@ def test_compare_names_the_settings_that_differ_and_the_verdicts_that_changed(sm
 
 
 def test_settings_diff_and_verdict_changes():
-    from hw1.document import Note, Section
+    from hw1.report.document import Note, Section
     here = {"dataset": {"name": "fashion_mnist", "train_size": 60000, "source": "/a"}, "epochs": 10, "seeds": [1]}
     there = {"dataset": {"name": "mnist_bundled", "train_size": 4000, "source": "/b"}, "epochs": 10, "seeds": [2]}
     assert report.settings_diff(here, there) == ("dataset.name fashion_mnist vs mnist_bundled; "
@@ -162,7 +162,7 @@ def test_plots_command_draws_every_good_folder_and_names_each_bad_one(smoke_root
     (root / "part2_gradient_norm" / "history.csv").write_bytes(b"\x00\xff garbage")
     assert plots_main([str(root)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and all(line.startswith("hw1.plots: part") for line in err)
+    assert len(err) == 2 and all(line.startswith("hw1.report.plots: part") for line in err)
     assert "Traceback" not in "".join(err)
     assert plots_main([str(tmp_path / "nothing-here")]) == 2
 
@@ -186,7 +186,7 @@ def _python(code: str, *args: str, env: dict | None = None) -> subprocess.Comple
 
 
 def test_reading_results_imports_neither_tensorflow_nor_matplotlib():
-    proc = _python("import sys, hw1, hw1.results, hw1.report, hw1.prose, hw1.document\n"
+    proc = _python("import sys, hw1, hw1.results, hw1.report.build, hw1.report.prose, hw1.report.document\n"
                    "print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules))\n"
                    "import hw1.results as r; print('matplotlib' in sys.modules)")
     assert proc.returncode == 0, proc.stderr
@@ -195,7 +195,7 @@ def test_reading_results_imports_neither_tensorflow_nor_matplotlib():
 
 def test_importing_the_plots_changes_no_backend_and_no_rcparams():
     proc = _python("import matplotlib; before = dict(matplotlib.rcParams)\n"
-                   "import hw1.plots, hw1.views; print(matplotlib.get_backend())\n"
+                   "import hw1.report.plots, hw1.report.views; print(matplotlib.get_backend())\n"
                    "print(dict(matplotlib.rcParams) == before)", env={"MPLBACKEND": "svg"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["svg", "True"]
@@ -204,14 +204,14 @@ def test_importing_the_plots_changes_no_backend_and_no_rcparams():
 def test_the_commands_draw_and_report_without_tensorflow_from_any_folder(smoke_root, tmp_path):
     root = copy(smoke_root, tmp_path)
     code = ("import sys, runpy\n"
-            "for module in ('hw1.plots', 'hw1.report'):\n"
+            "for module in ('hw1.report.plots', 'hw1.report'):\n"
             "    sys.argv = [module, sys.argv[1]]\n"
             "    try:\n        runpy.run_module(module, run_name='__main__')\n"
             "    except SystemExit as e:\n        assert e.code == 0, (module, e.code)\n"
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'")
     proc = _python(code, str(root))
     assert proc.returncode == 0, proc.stderr
-    help_text = _python("import runpy, sys; sys.argv = ['hw1.plots', '--help']; runpy.run_module('hw1.plots', "
+    help_text = _python("import runpy, sys; sys.argv = ['hw1.report.plots', '--help']; runpy.run_module('hw1.report.plots', "
                         "run_name='__main__')")
     assert help_text.returncode == 0 and "usage:" in help_text.stdout
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hw1 import data, models, train
+from hw1.lab import data, models, train
 
 SINC = data.FUNCTIONS["sinc"]
 
