@@ -94,9 +94,16 @@ def _points(value: float) -> str:
     return f"{value:+.1f}"
 
 
+def criterion_text(s: dict) -> str:
+    """``training cross-entropy ≤ 0.01`` or, where the profile stops on accuracy, ``training accuracy ≥ 99%``."""
+    if s.get("target_acc") is not None:
+        return f"training accuracy ≥ {pct(s['target_acc'], 0)}"
+    return f"training cross-entropy ≤ {s['target_loss']:g}"
+
+
 def _budget(s: dict) -> str:
-    return (f"{schedule_text(s)}, batch size {s['batch_size']}, each run until its training cross-entropy is ≤ "
-            f"{s['target_loss']:g} (Neyshabur et al.'s criterion) or the cap of {s['epochs']} epochs")
+    return (f"{schedule_text(s)}, batch size {s['batch_size']}, each run until its {criterion_text(s)} (a criterion "
+            f"of Neyshabur et al.) or the cap of {s['epochs']} epochs")
 
 
 def plots(run: ResultsFolder) -> list[Plot]:
@@ -207,7 +214,7 @@ def capped_note(frame: pd.DataFrame, s: dict) -> Note:
     models = live(frame)
     capped = models[~models["reached"].astype(bool)]
     if capped.empty:
-        return Note(f"Every run reached the criterion (training cross-entropy ≤ {s['target_loss']:g}) before the cap "
+        return Note(f"Every run reached the criterion ({criterion_text(s)}) before the cap "
                     f"of {s['epochs']} epochs; epochs needed: "
                     + ", ".join(f"w = {w}: {g['epochs'].min()}–{g['epochs'].max()}" for w, g in models.groupby("width"))
                     + ".")
@@ -217,8 +224,8 @@ def capped_note(frame: pd.DataFrame, s: dict) -> Note:
     needed = ", ".join(f"w = {w}: {g['epochs'].min()}–{g['epochs'].max()}" for w, g in reached.groupby("width"))
     widest = sorted(models["width"].unique())[-WIDEST:]
     short = sorted(set(capped["width"]) & set(widest))
-    return Note(f"Stopped by the cap of {s['epochs']} epochs short of the criterion (training cross-entropy ≤ "
-                f"{s['target_loss']:g}), drawn as open circles and kept in every number: {per}."
+    return Note(f"Stopped by the cap of {s['epochs']} epochs short of the criterion ({criterion_text(s)}), drawn "
+                f"as open circles and kept in every number: {per}."
                 + (f" The others reached it, after (epochs) {needed}." if needed else "")
                 + (f" Among the {WIDEST} widest widths, w = {', '.join(map(str, short))} did not: the regime past the "
                    "interpolation threshold is not fully reached." if short else ""), "warning" if short else "")
@@ -323,7 +330,7 @@ def conclusion(run: ResultsFolder) -> tuple[str, str]:
     past = {"agrees": "past that size the test error keeps falling, so the larger nets do not overfit more",
             "contradicts": "past that size the test error rises: the larger nets overfit more",
             "unresolved": "past that size the test error does not move by the evidence rule"}[note.verdict]
-    fits = (f"Every seed reaches the training criterion (cross-entropy ≤ {run.settings['target_loss']:g}) from width "
+    fits = (f"Every seed reaches the training criterion ({criterion_text(run.settings)}) from width "
             f"{fitted} on; {past}" if fitted else "No width has every seed at the training criterion within the cap")
     overall = -found["test_error"].direction
     effect = {1: "More parameters help", -1: "More parameters hurt",
