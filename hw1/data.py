@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from hw1 import expr
+from hw1.cli import memory_available
 from hw1.validate import DataError, Dataset, as_dataset, check_batch_sizes  # noqa: F401  (public here)
 
 BUNDLED_SPLIT_SEED = 1234  # fixed: the 4,000 / 1,000 split is part of the dataset's definition
@@ -334,7 +335,7 @@ def _read_idx_stream(path: Path, f: BinaryIO, size: int | None) -> np.ndarray:
     if size is not None and size - header != expected:
         raise DataError(f"{path}: truncated or corrupt IDX file: header declares shape {shape} "
                         f"({expected} bytes of data), file has {size - header}")
-    memory = _memory_bytes()
+    memory = memory_available()
     if memory and expected > memory:
         raise DataError(f"{path}: header declares shape {shape}, {expected / 2**30:,.1f} GiB of data, more than "
                         f"the {memory / 2**30:,.1f} GiB of memory available; accepted: an IDX file that fits")
@@ -355,21 +356,6 @@ def _read_idx_stream(path: Path, f: BinaryIO, size: int | None) -> np.ndarray:
         raise DataError(f"{path}: truncated or corrupt IDX file: header declares shape {shape} "
                         f"({expected} bytes of data), file has {held}")
     return np.frombuffer(buffer, dtype=dtype).reshape(shape)
-
-
-def _memory_bytes() -> int:
-    """The memory available to a new allocation, in bytes: Linux's MemAvailable, else the physical memory
-    (0 where neither can be read)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 0
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:
