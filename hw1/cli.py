@@ -189,12 +189,13 @@ def training_need(setting: str, runs: int, params: int, units: int, batch: int, 
     weights), and the larger of one step's activations (every run's ``batch`` samples through ``units``
     activations each, kept with their gradients for the backward pass: ``backward`` numbers per unit; and the
     gathered ``inputs``) and one evaluation call's (up to :data:`RUN_CHUNK` runs × :data:`EVAL_CHUNK` of the
-    ``n_eval`` samples).
+    ``n_eval`` samples), and the samples themselves.
     """
     step = runs * batch * (backward * units + inputs)
     evaluation = min(runs, RUN_CHUNK) * min(n_eval, EVAL_CHUNK) * (2 * units + inputs)
+    data = 2 * n_eval * inputs  # the samples as loaded and as the trainer's constant
     return Need(setting, f"training {runs:,} run(s) of {params:,} parameters (weights, Adam moments, gradients, "
-                f"activations of {batch:,} samples)", FLOAT32 * (6 * runs * params + max(step, evaluation)))
+                f"activations of {batch:,} samples)", FLOAT32 * (6 * runs * params + max(step, evaluation) + data))
 
 
 def history_need(setting: str, rows: int) -> Need:
@@ -204,9 +205,21 @@ def history_need(setting: str, rows: int) -> Need:
 
 def snapshot_need(setting: str, count: int, params: int) -> Need:
     """``count`` weight snapshots of ``params`` parameters (:data:`SNAPSHOT_COPIES` bytes per parameter) and the
-    ``count × count`` float64 factor of their PCA."""
-    return Need(setting, f"{count:,} weight snapshots of {params:,} parameters", count * (params * SNAPSHOT_COPIES
-                                                                                       + 8 * count))
+    float64 ``U`` factor (``count × min(count, params)``) of their PCA."""
+    return Need(setting, f"{count:,} weight snapshots of {params:,} parameters",
+                count * (params * SNAPSHOT_COPIES + 8 * min(count, params)))
+
+
+class AppendUnique(argparse.Action):
+    """``action=cli.AppendUnique``: collect a repeatable flag's ``(name, value)`` pairs (as its ``type`` returns
+    them), refusing a name given twice (one line, exit code 2) instead of letting the last one win silently."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        given = list(getattr(namespace, self.dest) or [])
+        if any(name == values[0] for name, _ in given):
+            parser.error(f"{option_string} names {values[0]!r} twice; give each name once")
+        setattr(namespace, self.dest, [*given, values])
 
 
 def parser(doc: str | None, profiles: dict[str, dict[str, Any]], *, dataset: bool = False) -> argparse.ArgumentParser:
