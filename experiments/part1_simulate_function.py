@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     from hw1 import data  # no TensorFlow: --function is parsed and checked before it loads
 
     parser = cli.parser(__doc__, PROFILES)
-    parser.add_argument("--function", action=cli.AppendUnique, default=[], type=data.parse_function, metavar="NAME=EXPR",
+    parser.add_argument("--function", action=cli.AppendUnique, default=[], type=data.parse_function,
+                        metavar="NAME=EXPR",
                         help=getattr(data, "FUNCTION_HELP", "add a function of x, e.g. 'cube=x**3' (repeatable)"))
     parser.add_argument("--depths", type=cli.int_list, help="override the profile's hidden-layer counts, e.g. 1,2,4")
     cli.add_overrides(parser, "epochs", "learning_rate", "runs")

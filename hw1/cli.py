@@ -91,6 +91,9 @@ def rate_list(text: str) -> list[float]:
 
 FLOAT32 = 4  # bytes of one number: hw1 trains and evaluates in float32
 EVAL_CHUNK, RUN_CHUNK = 8192, 16  # an evaluation's chunks in hw1.core: samples, and parameter vectors, per call
+WEIGHT_COPIES = 12  # a training's copies of every run's weights: the models built to initialize, to describe and to
+#                    trace it (each with its initializer's temporary), the starting arrays, their stack, the variables,
+#                    Adam's two moments, the gradients, the final arrays (measured: 11.3 copies for 15.9 M parameters)
 ROW_BYTES = 700  # one history row: the dict of up to 8 numbers hw1.train builds per run and evaluation, its frame row
 SNAPSHOT_COPIES = 40  # bytes per parameter of a kept weight snapshot: float32 as trained and as read back from the
 #                       resume cache, float64 as the matrix PCA reads, centres and decomposes (4 + 4 + 3 × 8 + 8)
@@ -185,17 +188,17 @@ def training_need(setting: str, runs: int, params: int, units: int, batch: int, 
                   backward: int = 4) -> Need:
     """What :func:`hw1.train.train` holds at its peak for ``runs`` runs of ``params`` float32 parameters.
 
-    Six copies of every run's weights (starting weights, variables, Adam's two moments, gradients, final
-    weights), and the larger of one step's activations (every run's ``batch`` samples through ``units``
-    activations each, kept with their gradients for the backward pass: ``backward`` numbers per unit; and the
-    gathered ``inputs``) and one evaluation call's (up to :data:`RUN_CHUNK` runs × :data:`EVAL_CHUNK` of the
+    :data:`WEIGHT_COPIES` copies of every run's weights, and the larger of one step's activations (every run's
+    ``batch`` samples through ``units`` activations each, kept with their gradients for the backward pass:
+    ``backward`` numbers per unit; and the gathered ``inputs``) and one evaluation call's (up to :data:`RUN_CHUNK` runs × :data:`EVAL_CHUNK` of the
     ``n_eval`` samples), and the samples themselves.
     """
     step = runs * batch * (backward * units + inputs)
     evaluation = min(runs, RUN_CHUNK) * min(n_eval, EVAL_CHUNK) * (2 * units + inputs)
     data = 2 * n_eval * inputs  # the samples as loaded and as the trainer's constant
     return Need(setting, f"training {runs:,} run(s) of {params:,} parameters (weights, Adam moments, gradients, "
-                f"activations of {batch:,} samples)", FLOAT32 * (6 * runs * params + max(step, evaluation) + data))
+                f"activations of {batch:,} samples)",
+                FLOAT32 * (WEIGHT_COPIES * runs * params + max(step, evaluation) + data))
 
 
 def history_need(setting: str, rows: int) -> Need:

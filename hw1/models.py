@@ -51,8 +51,8 @@ def widths_for_params(hidden_layers: int, target_params: int, input_dim: int = 1
     root = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a) if a else -c / b
     candidates = range(max(1, int(root) - 2), int(root) + 3)
     width = min(candidates, key=lambda w: abs(count([w] * hidden_layers) - target_params))
-    # the last width L (1 … 3·width + 1) enters the count linearly, f0 + s·L: the best is next to (target − f0) / s;
-    # the same width stays unless another is strictly closer, and of two equally close the smaller wins
+    # the last width L (1 … 3·width + 1) enters the count linearly, f0 + s·L: the best is next to
+    # (target − f0) / s; the same width stays unless another is strictly closer, of two equally close the smaller
     f0 = count([width] * (hidden_layers - 1) + [0])
     s = count([width] * (hidden_layers - 1) + [1]) - f0
     near = (target_params - f0) // s

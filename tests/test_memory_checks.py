@@ -13,8 +13,10 @@ import random
 import subprocess
 import sys
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import ROOT, load_script
@@ -187,3 +189,71 @@ def test_widths_in_closed_form_equal_the_search_and_take_no_time():
     code = "import sys, hw1.models; print('keras' in sys.modules or 'tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                           check=True).stdout.strip() == "False"
+
+
+def test_the_training_estimate_covers_what_training_takes(tmp_path):
+    """The training estimate of a wide net against the rise of the process's peak resident memory (VmHWM) when the
+    net grows from 16 to 10,000 hidden units (7.95 million parameters: 32 MB per copy of the weights), measured
+    on the run itself: at least that rise, at most twice it."""
+    from hw1.runner import reset_peak_memory
+
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pytest.skip("the peak-memory counter cannot be reset here")
+    module, peaks, estimates = load_script("part3_random_labels"), {}, {}
+    for width in (16, 10_000):
+        argv = ["--profile", "smoke", "--out", str(tmp_path / str(width)), "--widths", str(width), "--epochs", "1"]
+        settings = {**module.PROFILES["smoke"], "widths": [width], "epochs": 1}
+        estimates[width] = max(n.nbytes for n in module.check(settings))
+        reset_peak_memory()
+        try:
+            module.main(argv)
+        except SystemExit as stop:
+            assert not stop.code, stop.code
+        outcome = json.loads((tmp_path / str(width) / "part3_random_labels" / "outcome.json").read_text())
+        peaks[width] = outcome["peak_memory_mb"] * 2 ** 20
+    rise, estimated = peaks[10_000] - peaks[16], estimates[10_000] - estimates[16]
+    assert rise <= estimated <= 2 * rise, (rise / 2 ** 20, estimated / 2 ** 20)
+
+
+def test_the_runner_passes_max_memory_to_every_script(tmp_path, capsys):
+    from hw1 import runner
+
+    code = runner.main(["--profile", "smoke", "--out", str(tmp_path), "--max-memory", "1k", "--",
+                        "part2_gradient_norm"])
+    assert code == 1
+    assert "part2_gradient_norm.py: error: --steps 200: 200 history rows would need about 136.7 KiB, more than the " \
+           "1.0 KiB of --max-memory" in capsys.readouterr().err
+
+
+def test_the_grid_estimate_covers_what_a_grid_point_costs(tmp_path):
+    """``GRID_POINT_BYTES`` of part2_error_surface against numpy's and pandas' allocations (tracemalloc) per grid point
+    of the steps the script takes: the loss grid (a stand-in evaluator: the loss values are TensorFlow's, 16 bytes a
+    point), its frame, the resume cache's copy read back, both planes concatenated and written: the rise from 101² to
+    301² points per plane, at least that, at most twice it."""
+    from hw1 import trajectory
+    from hw1.experiment import RunCache
+    from hw1.results import write_csv
+
+    rng = np.random.default_rng(0)
+    shapes = [(784, 8), (8,), (8, 10), (10,)]  # smoke's MLP 784-8-10
+    center = [rng.standard_normal(shape).astype(np.float32) for shape in shapes]
+    u, v = ([rng.standard_normal(shape) for shape in shapes] for _ in range(2))
+    peaks = {}
+    for g in (101, 301):
+        cache, unit = RunCache(tmp_path / str(g), {"g": g}), np.linspace(-1, 1, g)
+
+        def grid():
+            loss, acc = trajectory.loss_grid(lambda w, x, y: (np.zeros(len(w[0])), np.zeros(len(w[0]))), center, u,
+                                             v, unit, unit, None, None)
+            return pd.DataFrame({"alpha": np.tile(unit, g), "beta": np.repeat(unit, g), "train_loss": loss.ravel(),
+                                 "train_acc": acc.ravel()})
+
+        tracemalloc.start()
+        grids = pd.concat([cache.fetch(name, grid).assign(directions=name) for name in ("pca", "random")])
+        write_csv(tmp_path / str(g) / "grid.csv", grids)
+        peaks[g] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    per_point = (peaks[301] - peaks[101]) / (2 * (301 ** 2 - 101 ** 2))
+    assert per_point <= load_script("part2_error_surface").GRID_POINT_BYTES <= 2 * per_point, per_point
