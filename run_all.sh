@@ -2,7 +2,7 @@
 # Set up .venv (created or reused), run every experiment, regenerate the figures and build the report.
 #
 #   bash run_all.sh [--profile smoke|default|full] [--only NAME...] [--out DIR] [--seed N] [--fresh]
-#                   [--dataset NAME] [--data-dir DIR] [--compare DIR]
+#                   [--dataset NAME] [--data-dir DIR] [--max-memory SIZE] [--compare DIR]
 #
 # The experiments are the scripts experiments/part*.py, in their order, run in one Python process
 # (hw1/lab/runner.py: TensorFlow starts once; a failing experiment is reported and the next one runs, and the
@@ -15,10 +15,10 @@ cd "$(dirname "$0")"
 repo="$PWD"
 
 mapfile -t EXPERIMENTS < <(cd experiments && ls part*.py | sed 's/\.py$//')
-usage="usage: bash run_all.sh [--profile smoke|default|full] [--only NAME...] [--out DIR] [--seed N] [--fresh] [--dataset NAME] [--data-dir DIR] [--compare DIR]"
+usage="usage: bash run_all.sh [--profile smoke|default|full] [--only NAME...] [--out DIR] [--seed N] [--fresh] [--dataset NAME] [--data-dir DIR] [--max-memory SIZE] [--compare DIR]"
 fail() { echo "run_all.sh: error: $1 ($usage)" >&2; exit 2; }
 
-profile=default out=results seed=0 fresh=() only=() data=() compare=()
+profile=default out=results seed=0 fresh=() only=() data=() compare=() memory=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --profile) [ $# -ge 2 ] || fail "--profile needs a value"; profile="$2"; shift 2 ;;
@@ -33,6 +33,7 @@ while [ $# -gt 0 ]; do
                    [ -d "$dir" ] || fail "--compare '$2' is not a folder"
                    compare=(--compare "$dir"); shift 2 ;;
         --fresh) fresh=(--fresh); shift ;;
+        --max-memory) [ $# -ge 2 ] || fail "--max-memory needs a size, e.g. 4G"; memory=(--max-memory "$2"); shift 2 ;;
         --only) shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do only+=("$1"); shift; done
                 [ ${#only[@]} -gt 0 ] || fail "--only needs at least one experiment name" ;;
         -h|--help) echo "$usage"; echo "experiments: ${EXPERIMENTS[*]}"; exit 0 ;;
@@ -57,7 +58,7 @@ for name in "${EXPERIMENTS[@]}"; do
 done
 # one Python process for all of them: TensorFlow starts once (hw1/lab/runner.py; each script still runs as alone)
 status=0
-.venv/bin/python -m hw1.lab.runner --profile "$profile" --out "$out" --seed "$seed" "${fresh[@]}" "${data[@]}" \
+.venv/bin/python -m hw1.lab.runner --profile "$profile" --out "$out" --seed "$seed" "${fresh[@]}" "${data[@]}" "${memory[@]}" \
     -- "${selected[@]}" || status=$?
 echo "[run_all] building the report" >&2
 .venv/bin/python -m hw1.report "$out" "${compare[@]}" || status=$?

@@ -17,7 +17,7 @@ train_loss, train_acc, test_loss, test_acc, diverged), ``models/final_weights.np
 outcome.json and two figures: loss and accuracy of every model per epoch, training beside test.
 """
 
-from hw1.lab import cli, experiment
+from hw1.lab import cli, experiment, models
 
 EXPERIMENT = "part1_actual_task"
 PROFILES = {
@@ -32,17 +32,32 @@ METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
 SEED_GROUP = 3  # seeds trained in one batched call: evaluating 5 CNNs on 8,192 images at once peaks above 4 GiB
 
 
+def check(s: dict) -> list[cli.Need]:
+    (n, n_test, inputs, classes), runs = cli.dataset_shape(s), s["runs"]
+    params = models.fc_param_count([s["dnn_width"]], inputs, classes)  # every model is matched to the DNN's count
+    side = rows = round((inputs // (3 if s["dataset"] == "cifar10" else 1)) ** 0.5)
+    units = s["cnn_dense"] + classes  # the largest activations per image: the CNN's (or the LSTM's, row by row)
+    for f in s["cnn_filters"]:
+        units, side = units + side * side * f * 5 // 4, side // 2  # a convolution's output and its 2×2 pooling
+    count, flags = 3 + len(s["deeper_dnns"]), f"--runs {runs} with --epochs {s['epochs']}"
+    return [cli.training_need(f"--batch-size {s['batch_size']}", min(runs, SEED_GROUP), params,
+                              max(units, rows * 5 * s["rnn_units"]), min(s["batch_size"], n), inputs, max(n, n_test)),
+            cli.Need(f"--runs {runs}", f"the final weights of {count} models × {runs:,} runs",
+                     3 * cli.FLOAT32 * count * runs * params),  # as trained, cached, saved
+            cli.history_need(flags, count * runs * (s["epochs"] + 1))]
+
+
 @cli.main_guard
 def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Setup
     parser = cli.parser(__doc__, PROFILES, dataset=True)
     cli.add_overrides(parser, "epochs", "learning_rate", "batch_size", "runs")
-    run = experiment.start(EXPERIMENT, parser, PROFILES, argv)
+    run = experiment.start(EXPERIMENT, parser, PROFILES, argv, check=check)
     import numpy as np
     import pandas as pd
 
     from hw1.measure import core
-    from hw1.lab import data, models, train
+    from hw1.lab import data, train
 
     # ---------------------------------------------------------------- Prepare the data and the models
     settings = run.settings

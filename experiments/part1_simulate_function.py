@@ -22,7 +22,7 @@ settings.json, outcome.json, ``final_loss.png`` (final loss against depth, every
 per function, a training-loss chart (log y) and a chart of the predicted curves.
 """
 
-from hw1.lab import cli, experiment
+from hw1.lab import cli, experiment, models
 
 EXPERIMENT = "part1_simulate_function"
 PROFILES = {
@@ -40,29 +40,42 @@ INITIALIZATION = ("Keras defaults (Glorot-uniform kernels, zero biases), except 
                   "uniformly over the input domain")
 
 
+def check(s: dict) -> list[cli.Need]:
+    depths, runs, epochs = s["depths"], s["runs"], s["epochs"]
+    if len(set(depths)) < len(depths):
+        raise cli.UsageError(f"--depths {','.join(map(str, depths))} repeats a depth; give each once")
+    try:
+        widest = max((models.widths_for_params(d, s["target_params"]) for d in depths), key=sum)
+    except ValueError as err:
+        raise cli.UsageError(f"--target-params {s['target_params']} with --depths {depths}: {err}") from None
+    rows = len(depths) * runs * (epochs // s["eval_every"] + 1)  # per function, kept to the end
+    return [cli.training_need(f"--runs {runs} with --target-params {s['target_params']}", runs,
+                              models.fc_param_count(widest), sum(widest) + 1, s["samples"], 1, s["samples"]),
+            cli.history_need(f"--epochs {epochs} with --runs {runs}", rows),
+            cli.history_need(f"--runs {runs}", len(depths) * runs * s["samples"])]  # the fitted curves, per function
+
+
 @cli.main_guard
 def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Setup
     from hw1.lab import data  # no TensorFlow: --function is parsed and checked before it loads
 
     parser = cli.parser(__doc__, PROFILES)
-    parser.add_argument("--function", action="append", default=[], type=data.parse_function, metavar="NAME=EXPR",
+    parser.add_argument("--function", action=cli.AppendUnique, default=[], type=data.parse_function,
+                        metavar="NAME=EXPR",
                         help=getattr(data, "FUNCTION_HELP", "add a function of x, e.g. 'cube=x**3' (repeatable)"))
     parser.add_argument("--depths", type=cli.int_list, help="override the profile's hidden-layer counts, e.g. 1,2,4")
     cli.add_overrides(parser, "epochs", "learning_rate", "runs")
     parser.add_argument("--target-params", dest="target_params", type=cli.positive_int,
                         help="override the profile's parameter count")
-    run = experiment.start(EXPERIMENT, parser, PROFILES, argv)
+    run = experiment.start(EXPERIMENT, parser, PROFILES, argv, check=check)
     import pandas as pd
 
-    from hw1.lab import models, train
+    from hw1.lab import train
 
     # ---------------------------------------------------------------- The functions and the models
     settings = run.settings
-    try:
-        widths = {f"depth{d}": models.widths_for_params(d, settings["target_params"]) for d in settings["depths"]}
-    except ValueError as err:
-        raise cli.UsageError(f"--target-params {settings['target_params']} with --depths {settings['depths']}: {err}")
+    widths = {f"depth{d}": models.widths_for_params(d, settings["target_params"]) for d in settings["depths"]}
     functions = {**data.FUNCTIONS, **dict(run.args.function)}
     seeds = train.run_seeds(run.seed, settings["runs"])
     labels = {f: data.FUNCTION_LABELS.get(f, e) if data.FUNCTIONS.get(f) == e else e for f, e in functions.items()}

@@ -14,7 +14,7 @@ outcome.json, ``surface_pca.png`` and ``surface_filter_normalized.png``. A train
 centred on the last finite snapshot (the PCA plane needs three of them).
 """
 
-from hw1.lab import cli, experiment
+from hw1.lab import cli, experiment, models
 
 EXPERIMENT = "part2_error_surface"
 PROFILES = {
@@ -27,10 +27,20 @@ PROFILES = {
 }
 
 
-def check(settings: dict) -> None:
-    if settings["grid_points"] < 3 or settings["grid_points"] % 2 == 0:
-        raise cli.UsageError(f"--grid-points {settings['grid_points']} is not accepted; give an odd number ≥ 3 "
+GRID_POINT_BYTES = 400  # a grid point's coordinates, loss, accuracy, frame row, cached and written CSV (~240 B measured)
+
+
+def check(settings: dict) -> list[cli.Need]:
+    g, epochs = settings["grid_points"], settings["epochs"]
+    if g < 3 or g % 2 == 0:
+        raise cli.UsageError(f"--grid-points {g} is not accepted; give an odd number ≥ 3 "
                              "(the trained model is the centre point)")
+    n, n_test, inputs, classes = cli.dataset_shape(settings)
+    params = models.fc_param_count(settings["widths"], inputs, classes)
+    return [cli.Need(f"--grid-points {g}", f"the 2 × {g:,}² points of the loss grids", 2 * g * g * GRID_POINT_BYTES),
+            cli.snapshot_need(f"--epochs {epochs}", epochs + 1, params),  # one snapshot per epoch
+            cli.training_need(f"--epochs {epochs}", 1, params, sum(settings["widths"]) + classes,
+                              min(settings["batch_size"], n), inputs, max(n, n_test))]
 
 
 @cli.main_guard
@@ -45,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     import pandas as pd
 
     from hw1.measure import core, trajectory
-    from hw1.lab import data, models, train
+    from hw1.lab import data, train
 
     # ---------------------------------------------------------------- Data and model
     s = run.settings

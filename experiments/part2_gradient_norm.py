@@ -20,13 +20,17 @@ PROFILES = {
 }
 
 
+def check(settings: dict) -> list[cli.Need]:
+    return [cli.history_need(f"--steps {settings['steps']}", settings["steps"])]  # one record per step
+
+
 @cli.main_guard
 def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Setup
     parser = cli.parser(__doc__, PROFILES)
     parser.add_argument("--steps", type=cli.positive_int, help="override the profile's number of iterations")
     cli.add_overrides(parser, "learning_rate")
-    run = experiment.start(EXPERIMENT, parser, PROFILES, argv)
+    run = experiment.start(EXPERIMENT, parser, PROFILES, argv, check=check)
     from hw1.lab import data, models, train
 
     # ---------------------------------------------------------------- Data and model

@@ -13,7 +13,7 @@ affine residual), spectra.csv (every eigenvalue), stages.csv (where each phase l
 (final weights, leading run axis), settings.json, outcome.json and the figures of hw1/report/views/part2_minimal_ratio.py.
 """
 
-from hw1.lab import cli, experiment
+from hw1.lab import cli, experiment, models
 
 EXPERIMENT = "part2_minimal_ratio"
 BASE = dict(runs=100, widths=[16, 16], samples=128, loss_steps=3000, loss_learning_rate=3e-3, grad_steps=500,
@@ -23,9 +23,17 @@ PROFILES = {"smoke": {**BASE, "runs": 4, "widths": [6, 6], "samples": 32, "loss_
             "default": BASE, "full": {**BASE, "loss_steps": 6000, "grad_steps": 2000}}
 
 
-def check(settings: dict) -> None:
+def check(settings: dict) -> list[cli.Need]:
     if len(set(settings["activations"])) < len(settings["activations"]):
         raise cli.UsageError(f"--activations {' '.join(settings['activations'])} names one twice; give each once")
+    s, params, units = settings, models.fc_param_count(settings["widths"]), sum(settings["widths"]) + 1
+    count = s["runs"] * (s["grad_steps"] // s["check_every"] + 1)  # the ‖∇L‖² walk keeps a snapshot per check
+    return [cli.training_need(f"--runs {s['runs']}", s["runs"], params, units, s["samples"], 1, s["samples"],
+                              backward=8),  # double back-propagation
+            cli.Need(f"--runs {s['runs']} with --grad-steps {s['grad_steps']}", f"{count:,} weight snapshots of "
+                     f"{params:,} parameters", count * (cli.FLOAT32 * params + 1000)),  # arrays of ~6 variables
+            cli.Need(f"widths {s['widths']}", f"an exact float64 Hessian of {params:,} parameters",
+                     8 * params * (3 * params + 4 * s["samples"] * units))]  # H, its eigh; the jacobian's pfor
 
 
 @cli.main_guard

@@ -12,7 +12,7 @@ explained_variance_ratio), ``models/snapshots.npz`` (``weights``: a flat row per
 A run whose loss becomes NaN or infinite is ``diverged`` on all its rows and left out of the PCA.
 """
 
-from hw1.lab import cli, experiment
+from hw1.lab import cli, experiment, models
 
 EXPERIMENT = "part2_visualize_optimization"
 PROFILES = {
@@ -25,7 +25,7 @@ PROFILES = {
 }
 
 
-def check(settings: dict) -> None:
+def check(settings: dict) -> list[cli.Need]:
     layers = [f"dense_{i + 1}" for i in range(len(settings["widths"]))] + ["output"]  # models.fc_net's names
     if settings["layer"] not in layers:
         raise cli.UsageError(f"--layer {settings['layer']!r} is not a layer of this model; choose one of "
@@ -33,6 +33,12 @@ def check(settings: dict) -> None:
     if settings["epochs"] < settings["snapshot_every"]:
         raise cli.UsageError(f"--epochs {settings['epochs']} is shorter than the recording cycle of "
                              f"{settings['snapshot_every']} epochs; give at least {settings['snapshot_every']}")
+    (n, n_test, inputs, classes), runs, epochs = cli.dataset_shape(settings), settings["runs"], settings["epochs"]
+    params, flags = models.fc_param_count(settings["widths"], inputs, classes), f"--runs {runs} with --epochs {epochs}"
+    count = runs * (epochs // settings["snapshot_every"] + 1)
+    return [cli.snapshot_need(flags, count, params), cli.history_need(flags, count),
+            cli.training_need(f"--runs {runs}", runs, params, sum(settings["widths"]) + classes,
+                              min(settings["batch_size"], n), inputs, max(n, n_test))]
 
 
 @cli.main_guard
@@ -45,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
 
-    from hw1.lab import data, models, train
+    from hw1.lab import data, train
     from hw1.measure import trajectory
 
     # ---------------------------------------------------------------- Data and model

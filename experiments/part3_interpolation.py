@@ -13,7 +13,7 @@ batch_size, learning_rate, seed, the trained models' own final metrics, diverged
 outcome.json, one figure per pair; with ``--save-weights``, the endpoints' weights (``models/endpoints.npz``).
 """
 
-from hw1.lab import cli, experiment
+from hw1.lab import cli, experiment, models
 
 EXPERIMENT = "part3_interpolation"
 BASE = dict(dataset="mnist_bundled", train_limit=None, widths=[128], epochs=30, batch_sizes=[64, 1024],
@@ -26,7 +26,7 @@ PROFILES = {"smoke": {**BASE, "train_limit": 256, "widths": [32], "epochs": 3, "
 METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
 
 
-def check(s: dict) -> None:
+def check(s: dict) -> list[cli.Need]:
     lo, hi, count = s["alpha_min"], s["alpha_max"], s["alpha_points"]
     if not lo <= 0.0 < 1.0 <= hi or count < 2:
         raise cli.UsageError(f"α range [{lo:g}, {hi:g}] with {count} points must contain both trained models "
@@ -34,6 +34,13 @@ def check(s: dict) -> None:
     for flag, key in (("--batch-sizes", "batch_sizes"), ("--learning-rates", "learning_rates")):
         if len(s[key]) != 2:
             raise cli.UsageError(f"{flag} {','.join(map(str, s[key]))} must be two comma-separated values")
+    n, n_test, inputs, classes = cli.dataset_shape(s)
+    params, points, batch = models.fc_param_count(s["widths"], inputs, classes), count + 2, max(s["batch_sizes"])
+    # every α's weights at once: float32 per α and stacked (interpolation_points), its float64 mixes, TF's copy
+    return [cli.Need(f"--alpha-points {count}", f"{points:,} interpolated weight vectors of {params:,} parameters",
+                     cli.FLOAT32 * params * (2 * points + 4)),
+            cli.training_need(f"--batch-sizes {','.join(map(str, s['batch_sizes']))}", 1, params,
+                              sum(s["widths"]) + classes, min(batch, n), inputs, max(n, n_test))]
 
 
 @cli.main_guard
@@ -54,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     import pandas as pd
 
     from hw1.measure import analysis
-    from hw1.lab import data, models, train
+    from hw1.lab import data, train
 
     # ---------------------------------------------------------------- Data, model, the two pairs
     s = run.settings

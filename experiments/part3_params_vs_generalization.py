@@ -19,7 +19,7 @@ line and per-seed dots: ``params_loss.png`` and ``params_accuracy.png``; with
 ``--save-weights``, ``models/weights.npz`` (the final weights of every model, ``w<width>_s<seed>_<i>``).
 """
 
-from hw1.lab import cli, experiment
+from hw1.lab import cli, experiment, models
 
 EXPERIMENT = "part3_params_vs_generalization"
 CONSTANT = dict(schedule="constant", decay_epochs=[], decay_factor=0.1)
@@ -46,9 +46,17 @@ PROFILES = {
 METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
 
 
-def check(settings: dict) -> None:
+def check(settings: dict) -> list[cli.Need]:
     if len(set(settings["widths"])) != len(settings["widths"]):
         raise cli.UsageError(f"--widths {settings['widths']} repeats a width; give each width once")
+    (n, n_test, inputs, classes), runs = cli.dataset_shape(settings), settings["runs"]
+    params = {w: models.fc_param_count([w], inputs, classes) for w in settings["widths"]}
+    widest = max(params)  # the widths train one after another
+    return [cli.training_need(f"--widths {widest} with --runs {runs}", runs, params[widest], widest + classes,
+                              min(settings["batch_size"], n), inputs, max(n, n_test)),
+            cli.history_need(f"--epochs {settings['epochs']} with --runs {runs}", runs * (settings["epochs"] + 1)),
+            cli.Need(f"--save-weights with --widths {widest} and --runs {runs}", "every model's final weights",
+                     2 * cli.FLOAT32 * runs * sum(params.values())) if settings["save_weights"] else None]
 
 
 @cli.main_guard
@@ -63,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
 
-    from hw1.lab import data, models, train
+    from hw1.lab import data, train
 
     # ---------------------------------------------------------------- Data and the family of models
     s = run.settings

@@ -16,7 +16,7 @@ set the epoch at which training accuracy reached the target, or None at the cap;
 final metrics) and ``random_labels.png`` (loss and accuracy against epochs, chance and target marked).
 """
 
-from hw1.lab import cli, experiment
+from hw1.lab import cli, experiment, models
 
 EXPERIMENT = "part3_random_labels"
 CONSTANT = dict(optimizer="adam", momentum=0.0, schedule="constant", decay_epochs=[], decay_factor=0.1)
@@ -40,17 +40,25 @@ PROFILES = {
 COLUMNS = ["labels", "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "diverged"]
 
 
+def check(s: dict) -> list[cli.Need]:
+    n, n_test, inputs, classes = cli.dataset_shape(s)
+    params, flag = models.fc_param_count(s["widths"], inputs, classes), ",".join(map(str, s["widths"]))
+    return [cli.training_need(f"--widths {flag} with --batch-size {s['batch_size']}", 1, params,
+                              sum(s["widths"]) + classes, min(s["batch_size"], n), inputs, max(n, n_test)),
+            cli.history_need(f"--epochs {s['epochs']}", 2 * (s["epochs"] + 1))]
+
+
 @cli.main_guard
 def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Setup
     parser = cli.parser(__doc__, PROFILES, dataset=True)
     cli.add_overrides(parser, "epochs", "batch_size", "learning_rate")
     parser.add_argument("--widths", type=cli.int_list, help="hidden widths of the MLP, e.g. 512,512")
-    run = experiment.start(EXPERIMENT, parser, PROFILES, argv)
+    run = experiment.start(EXPERIMENT, parser, PROFILES, argv, check=check)
     import numpy as np
     import pandas as pd
 
-    from hw1.lab import data, models, train
+    from hw1.lab import data, train
 
     # ---------------------------------------------------------------- Data: random training labels, true test labels
     s = run.settings

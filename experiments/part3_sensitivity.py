@@ -17,7 +17,7 @@ trained once, listed twice), settings.json, outcome.json, ``batch_size.png``, ``
 ``flatness.png``; with ``--save-weights``, ``models/weights.npz`` (``b<batch>_lr<rate>_s<seed>_<i>``).
 """
 
-from hw1.lab import cli, experiment
+from hw1.lab import cli, experiment, models
 
 EXPERIMENT = "part3_sensitivity"
 LR_TOP_FULL = 5e-3
@@ -41,10 +41,20 @@ COLUMNS = ["sweep", "batch_size", "learning_rate", "seed", "epochs", "steps", "r
            "diverged"]
 
 
-def check(s: dict) -> None:
+def check(s: dict) -> list[cli.Need]:
     for key, flag in (("batch_sizes", "--batch-sizes"), ("learning_rates", "--learning-rates")):
         if len(set(s[key])) != len(s[key]):
             raise cli.UsageError(f"{flag} {','.join(map(str, s[key]))} repeats a value; give each once")
+    (n, n_test, inputs, classes), runs = cli.dataset_shape(s), s["runs"]
+    params, batches = models.fc_param_count(s["widths"], inputs, classes), [min(b, n) for b in s["batch_sizes"]]
+    evaluations = max(max(1, s["max_steps"] // -(-n // b)) // max(1, -(-s["check_steps"] // -(-n // b)))
+                      for b in [*batches, min(s["batch_size"], n)])  # as fit() sets epochs and eval_every
+    conditions = len(s["batch_sizes"]) + len(s["learning_rates"])
+    return [cli.training_need(f"--runs {runs} with --batch-sizes {','.join(map(str, s['batch_sizes']))}", runs,
+                              params, sum(s["widths"]) + classes, max(batches), inputs, max(n, n_test)),
+            cli.history_need(f"--max-steps {s['max_steps']} with --runs {runs}", runs * (evaluations + 1)),
+            cli.Need(f"--save-weights with --runs {runs}", f"the weights of {conditions * runs:,} models",
+                     2 * cli.FLOAT32 * conditions * runs * params) if s["save_weights"] else None]
 
 
 @cli.main_guard
@@ -68,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     import pandas as pd
 
     from hw1.measure import analysis, hessian
-    from hw1.lab import data, models, train
+    from hw1.lab import data, train
 
     # ---------------------------------------------------------------- Data, model, the two sweeps
     s = run.settings

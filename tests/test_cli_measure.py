@@ -69,6 +69,9 @@ def test_every_mistake_is_one_line_and_exit_code_2(saved, capsys, tmp_path):
         (["measure", model, "--data", data, "--measures", "loss", "curvyness"], "unknown ['curvyness']"),
         (["measure", model, "--data", data, "--probes", "0"], "'0' is not a positive integer"),
         (["measure", model, "--data", data, "--json", str(tmp_path)], "is a folder"),
+        (["measure", model, "--data", data, "--probes", "10000000", "--max-memory", "100M"],  # 1.7 GB of sketch
+         "--probes 10000000: the Hutch++ sketch of 3,333,333 vectors of 43 parameters would need about 1.6 GiB"),
+        (["measure", model, "--data", data, "--max-memory", "4X"], "'4X' is not a memory size"),
         (["measure", model, "--data", "mnist_bundled"], "x has shape (4000, 28, 28, 1)"),
         (["summarize"], "command 'summarize' unknown"),
     ]

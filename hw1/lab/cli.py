@@ -6,12 +6,16 @@ at the top of the script, and any flag of the same name overrides it.
 
 A user mistake (bad flag, bad value, missing dataset) is ONE line on stderr
 naming the bad value and what is accepted, exit code 2, and no traceback.
-This module does not import TensorFlow.
+So is a run that would not fit in memory: each script estimates its largest
+allocations from its settings (:class:`Need`, :func:`training_need` …) and
+:func:`check_memory` compares them with the machine's available memory, or
+``--max-memory``, before TensorFlow is imported. This module does not import TensorFlow.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import math
 import os
@@ -83,6 +87,145 @@ def rate_list(text: str) -> list[float]:
     return [learning_rate(part.strip()) for part in text.split(",")]
 
 
+# ---------------------------------------------------------------- memory known before work
+
+FLOAT32 = 4  # bytes of one number: hw1 trains and evaluates in float32
+EVAL_CHUNK, RUN_CHUNK = 8192, 16  # an evaluation's chunks in hw1.measure.core: samples, and parameter vectors, per call
+WEIGHT_COPIES = 18  # a training's copies of every run's weights: the models built to initialize, to describe and to
+#                    trace it (each with its initializer's temporary), the starting arrays, their stack, the variables,
+#                    Adam's two moments, the gradients, the final arrays (measured: 11.3 copies for 15.9 M parameters
+#                    on one build, 16.1 for 7.95 M on another: the allocator's share varies, so the bound is generous)
+ROW_BYTES = 700  # one history row: the dict of up to 8 numbers hw1.lab.train builds per run and evaluation, its frame row
+SNAPSHOT_COPIES = 40  # bytes per parameter of a kept weight snapshot: float32 as trained and as read back from the
+#                       resume cache, float64 as the matrix PCA reads, centres and decomposes (4 + 4 + 3 × 8 + 8)
+DATASET_SIZES = {  # training samples, test samples, inputs per sample, classes: what each data set holds
+    "mnist_bundled": (4000, 1000, 784, 10), "mnist": (60000, 10000, 784, 10),
+    "fashion_mnist": (60000, 10000, 784, 10), "cifar10": (50000, 10000, 3072, 10)}
+UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
+@dataclasses.dataclass(frozen=True)
+class Need:
+    """One allocation a run will make, estimated from its settings before any work.
+
+    Attributes:
+        setting: what drives it, as the user gives it, e.g. ``"--widths 10000000"``.
+        what: what is held, e.g. ``"the 61 interpolated weight vectors of 101,770 parameters"``.
+        nbytes: the estimated peak, in bytes.
+    """
+
+    setting: str
+    what: str
+    nbytes: float
+
+
+def memory_available() -> int:
+    """The bytes a new allocation can have now: Linux's MemAvailable, else the physical memory (0: unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def memory_size(text: str) -> int:
+    """A size in bytes from ``4G``, ``512M``, ``1.5GiB``, ``800k`` or a plain number of bytes (binary units)."""
+    match = re.fullmatch(r"\s*(\d{1,20}(?:\.\d*)?|\.\d+)\s*([kmgtp]?)(?:i?b)?\s*", text.lower())
+    size = float(match[1]) * 1024 ** " kmgtp".index(match[2] or " ") if match and text.isascii() else 0.0
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a memory size such as 4G, 512M or 1.5GiB")
+    return int(size)
+
+
+def format_bytes(nbytes: float) -> str:
+    """``1536`` → ``"1.5 KiB"``."""
+    for unit in UNITS:
+        if abs(nbytes) < 1024 or unit == UNITS[-1]:
+            return f"{nbytes:,.1f} {unit}" if unit != "B" else f"{nbytes:,.0f} B"
+        nbytes /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_memory(needs: Sequence[Need | None], limit: int | None = None) -> None:
+    """Refuse, before any work, settings whose largest estimated allocation exceeds ``limit`` (``--max-memory``)
+    or, if none is given, the memory available now (:func:`memory_available`).
+
+    Raises:
+        UsageError: one line naming the setting, the estimate, the limit and what is accepted.
+    """
+    needs = [need for need in needs if need is not None]
+    source = "of --max-memory"
+    if limit is None:
+        limit, source = memory_available(), "available (MemAvailable)"
+    if not needs or not limit:
+        return
+    worst = max(needs, key=lambda need: need.nbytes)
+    if worst.nbytes > limit:
+        raise UsageError(f"{worst.setting}: {worst.what} would need about {format_bytes(worst.nbytes)}, more than "
+                         f"the {format_bytes(limit)} {source}; accepted: settings whose estimate fits (a smaller "
+                         "value, or --max-memory SIZE where more memory can be had)")
+
+
+def dataset_shape(s: dict[str, Any]) -> tuple[int, int, int, int]:
+    """``(training samples, test samples, inputs, classes)`` that a run's settings load: the data set's own counts
+    (:data:`DATASET_SIZES`; a ``--data-dir`` with other counts is checked as it is read), cut by ``train_limit``
+    (a quarter as many test samples, as :func:`hw1.lab.data.subset`) or ``test_limit``."""
+    n_train, n_test, inputs, classes = DATASET_SIZES[s["dataset"]]
+    limit = s.get("train_limit")
+    if s.get("test_limit"):
+        n_test = min(s["test_limit"], n_test)
+    elif limit and "test_limit" not in s:
+        n_test = min(max(1, limit // 4), n_test)
+    return (min(limit, n_train) if limit else n_train), n_test, inputs, classes
+
+
+def training_need(setting: str, runs: int, params: int, units: int, batch: int, inputs: int, n_eval: int,
+                  backward: int = 4) -> Need:
+    """What :func:`hw1.lab.train.train` holds at its peak for ``runs`` runs of ``params`` float32 parameters.
+
+    :data:`WEIGHT_COPIES` copies of every run's weights, and the larger of one step's activations (every run's
+    ``batch`` samples through ``units`` activations each, kept with their gradients for the backward pass:
+    ``backward`` numbers per unit; and the gathered ``inputs``) and one evaluation call's (up to :data:`RUN_CHUNK` runs × :data:`EVAL_CHUNK` of the
+    ``n_eval`` samples), and the samples themselves.
+    """
+    step = runs * batch * (backward * units + inputs)
+    evaluation = min(runs, RUN_CHUNK) * min(n_eval, EVAL_CHUNK) * (2 * units + inputs)
+    data = 2 * n_eval * inputs  # the samples as loaded and as the trainer's constant
+    return Need(setting, f"training {runs:,} run(s) of {params:,} parameters (weights, Adam moments, gradients, "
+                f"activations of {batch:,} samples)",
+                FLOAT32 * (WEIGHT_COPIES * runs * params + max(step, evaluation) + data))
+
+
+def history_need(setting: str, rows: int) -> Need:
+    """The rows of a training history (or step record), :data:`ROW_BYTES` each."""
+    return Need(setting, f"{rows:,} history rows", rows * ROW_BYTES)
+
+
+def snapshot_need(setting: str, count: int, params: int) -> Need:
+    """``count`` weight snapshots of ``params`` parameters (:data:`SNAPSHOT_COPIES` bytes per parameter) and the
+    float64 ``U`` factor (``count × min(count, params)``) of their PCA."""
+    return Need(setting, f"{count:,} weight snapshots of {params:,} parameters",
+                count * (params * SNAPSHOT_COPIES + 8 * min(count, params)))
+
+
+class AppendUnique(argparse.Action):
+    """``action=cli.AppendUnique``: collect a repeatable flag's ``(name, value)`` pairs (as its ``type`` returns
+    them), refusing a name given twice (one line, exit code 2) instead of letting the last one win silently."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        given = list(getattr(namespace, self.dest) or [])
+        if any(name == values[0] for name, _ in given):
+            parser.error(f"{option_string} names {values[0]!r} twice; give each name once")
+        setattr(namespace, self.dest, [*given, values])
+
+
 def parser(doc: str | None, profiles: dict[str, dict[str, Any]], *, dataset: bool = False) -> argparse.ArgumentParser:
     """The common parser of an experiment script.
 
@@ -98,6 +241,9 @@ def parser(doc: str | None, profiles: dict[str, dict[str, Any]], *, dataset: boo
     p.add_argument("--out", default="results", help="results folder (default: results)")
     p.add_argument("--seed", type=seed_int, default=0, help=f"base random seed, 0 to {MAX_SEED:,} (default: 0)")
     p.add_argument("--fresh", action="store_true", help="recompute everything instead of resuming")
+    p.add_argument("--max-memory", dest="max_memory", type=memory_size, default=None, metavar="SIZE",
+                   help="refuse settings whose estimated peak allocation is larger than SIZE, e.g. 4G or 512M "
+                        "(default: the memory available now, MemAvailable)")
     if dataset:
         p.add_argument("--dataset", choices=DATASETS, default=None,
                        help="dataset (default: the profile's, mnist_bundled for smoke/default)")

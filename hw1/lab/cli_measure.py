@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from hw1.lab.cli import DATASETS, UsageError, _Parser, bounded_float, nonnegative_int, positive_int
+from hw1.lab.cli import (DATASETS, Need, UsageError, _Parser, bounded_float, check_memory, memory_size, nonnegative_int,
+                     positive_int)
 from hw1.results import atomic_path
 
 __all__ = ["MEASURES", "main", "measure"]
@@ -43,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--probes", type=positive_int, default=100, help="products for the Hutch++ trace (default: 100)")
     p.add_argument("--rtol", type=bounded_float(0.0, 0.5), default=1e-3, help="λmax tolerance (default: 1e-3)")
     p.add_argument("--json", default=None, help="write the values here as JSON")
+    p.add_argument("--max-memory", dest="max_memory", type=memory_size, default=None, metavar="SIZE",
+                   help="refuse a measurement whose estimated peak allocation is larger than SIZE, e.g. 4G "
+                        "(default: the memory available now, MemAvailable)")
     return p
 
 
@@ -87,6 +91,13 @@ def load_model(text: str) -> Any:
         raise UsageError(f"model {text!r} cannot be loaded ({lines[0] if lines else type(error).__name__})") from None
 
 
+def trace_need(params: int, probes: int, dtype: str) -> Need:
+    """Hutch++'s sketch: ``probes // 3`` products of ``params`` numbers, held as columns, stacked and factored (QR)."""
+    sketch = max(int(probes), 4) // 3
+    return Need(f"--probes {probes}", f"the Hutch++ sketch of {sketch:,} vectors of {params:,} parameters",
+                3 * sketch * params * (8 if dtype == "float64" else 4))
+
+
 def measure(model: Any, data: tuple[Any, Any], measures: Sequence[str], *, curvature: str = "hessian",
             dtype: str = "float32", probes: int = 100, rtol: float = 1e-3) -> dict[str, float]:
     """The chosen measures of ``model`` on ``data`` (units in :data:`UNITS`), via hw1's public functions."""
@@ -127,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json is not None and Path(args.json).is_dir():
             raise UsageError(f"--json {args.json!r} is a folder; give a file name")
         model = load_model(args.model)
+        check_memory([trace_need(model.count_params(), args.probes, args.dtype) if "trace" in measures else None],
+                     args.max_memory)  # before the data are read or any product is computed
         data = load_data(args.data, args.split, args.limit)
         start = time.perf_counter()
         try:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from hw1.lab import expr
+from hw1.lab.cli import memory_available
 from hw1.lab.validate import DataError, Dataset, as_dataset, check_batch_sizes  # noqa: F401  (public here)
 
 BUNDLED_SPLIT_SEED = 1234  # fixed: the 4,000 / 1,000 split is part of the dataset's definition
@@ -335,7 +336,7 @@ def _read_idx_stream(path: Path, f: BinaryIO, size: int | None) -> np.ndarray:
     if size is not None and size - header != expected:
         raise DataError(f"{path}: truncated or corrupt IDX file: header declares shape {shape} "
                         f"({expected} bytes of data), file has {size - header}")
-    memory = _memory_bytes()
+    memory = memory_available()
     if memory and expected > memory:
         raise DataError(f"{path}: header declares shape {shape}, {expected / 2**30:,.1f} GiB of data, more than "
                         f"the {memory / 2**30:,.1f} GiB of memory available; accepted: an IDX file that fits")
@@ -356,21 +357,6 @@ def _read_idx_stream(path: Path, f: BinaryIO, size: int | None) -> np.ndarray:
         raise DataError(f"{path}: truncated or corrupt IDX file: header declares shape {shape} "
                         f"({expected} bytes of data), file has {held}")
     return np.frombuffer(buffer, dtype=dtype).reshape(shape)
-
-
-def _memory_bytes() -> int:
-    """The memory available to a new allocation, in bytes: Linux's MemAvailable, else the physical memory
-    (0 where neither can be read)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 0
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:

@@ -10,9 +10,9 @@ A script holds the protocol; this module holds the rest::
         fitted = run.step("fit", lambda: ...)                        # cached: a resumed run skips it
         run.finish({"history.csv": table}, outcome={...})
 
-:func:`start` parses and validates the arguments BEFORE TensorFlow is imported (a typo costs
-no start-up time), then loads TensorFlow quietly and makes its ops deterministic. Before
-that it refuses a folder it could not clean or write safely (:func:`check_folder`: symbolic links,
+:func:`start` parses and validates the arguments, and the memory their settings need, BEFORE TensorFlow
+is imported (a typo or an impossible size costs no start-up time), then loads TensorFlow quietly and
+makes its ops deterministic. Before that it refuses a folder it could not clean or write safely (:func:`check_folder`: symbolic links,
 files where folders go) and takes the folder's lock (:class:`FolderLock`: one run per folder). The
 first :meth:`Run.step` (or :meth:`Run.finish`) marks the folder as holding an unfinished run:
 it removes ``outcome.json``, the figures, the saved arrays (``models/*.npz``) and the temporary
@@ -355,20 +355,22 @@ def start(name: str, parser: argparse.ArgumentParser, profiles: dict[str, dict[s
         parser: from :func:`hw1.lab.cli.parser`, with the script's own flags added.
         profiles: the script's ``PROFILES``.
         argv: the arguments (default: ``sys.argv[1:]``).
-        check: validates the merged settings; raises :class:`hw1.lab.cli.UsageError` for a bad combination.
+        check: validates the merged settings (raises :class:`hw1.lab.cli.UsageError` for a bad combination) and
+            returns the estimates of the run's largest allocations (:class:`hw1.lab.cli.Need`), which are compared
+            with the memory available, or ``--max-memory``, before TensorFlow is imported.
 
     Returns:
         The :class:`Run`. TensorFlow is imported (quietly) and its ops are deterministic. The run holds the
         folder's lock (:class:`FolderLock`) until it finishes.
 
     Raises:
-        hw1.lab.cli.UsageError: bad arguments, an output folder that cannot be written or cleaned safely
+        hw1.lab.cli.UsageError: bad arguments, settings that would not fit in memory, an output folder that cannot be written or cleaned safely
             (:func:`check_folder`), or another live run writing to the same folder.
     """
     args = parser.parse_args(argv)
     settings = cli.settings(profiles, args)
-    if check is not None:
-        check(settings)
+    needs = check(settings) if check is not None else None
+    cli.check_memory(needs or [], args.max_memory)  # a run that cannot fit stops here, before TensorFlow loads
     folder = cli.output_dir(args.out, name)
     check_folder(folder, fresh=args.fresh)  # what would block writing is found before any training
     lock = FolderLock(folder)

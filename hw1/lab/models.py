@@ -4,15 +4,19 @@ Classifiers end in a Dense layer of logits (no softmax): the loss applies the
 softmax, and measurements that need probabilities (sensitivity) apply it
 explicitly. No model here has dropout or batch normalization, so training and
 inference mode compute the same function and every weight is trainable.
+The parameter arithmetic (:func:`fc_param_count`, :func:`widths_for_params`) needs no Keras:
+an experiment's memory estimate uses it before TensorFlow is imported.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-import keras
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = ["fc_param_count", "widths_for_params", "spread_kinks", "fc_architecture", "fc_settings", "fc_net", "cnn",
            "rnn", "image_classifiers", "describe"]
@@ -47,11 +51,14 @@ def widths_for_params(hidden_layers: int, target_params: int, input_dim: int = 1
     root = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a) if a else -c / b
     candidates = range(max(1, int(root) - 2), int(root) + 3)
     width = min(candidates, key=lambda w: abs(count([w] * hidden_layers) - target_params))
-    best = [width] * hidden_layers
-    for last in range(1, 3 * width + 2):
-        trial = [width] * (hidden_layers - 1) + [last]
-        if abs(count(trial) - target_params) < abs(count(best) - target_params):
-            best = trial
+    # the last width L (1 … 3·width + 1) enters the count linearly, f0 + s·L: the best is next to
+    # (target − f0) / s; the same width stays unless another is strictly closer, of two equally close the smaller
+    f0 = count([width] * (hidden_layers - 1) + [0])
+    s = count([width] * (hidden_layers - 1) + [1]) - f0
+    near = (target_params - f0) // s
+    gap = lambda last: abs(f0 + s * last - target_params)  # noqa: E731
+    last = min(sorted({min(max(v, 1), 3 * width + 1) for v in (near, near + 1)}), key=gap)
+    best = [width] * hidden_layers if gap(width) <= gap(last) else [width] * (hidden_layers - 1) + [last]
     if abs(count(best) - target_params) > tolerance * target_params:
         raise ValueError(f"no {hidden_layers}-hidden-layer net has {target_params} parameters within "
                          f"{tolerance:.0%} (closest: {best}, {count(best)} parameters)")
@@ -114,6 +121,8 @@ def fc_settings(model: keras.Model) -> dict[str, object]:
         >>> fc_settings(fc_net([20, 20]))
         {'architecture': 'MLP 1-20-20-1', 'activation': 'relu', 'params': 481}
     """
+    import keras
+
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     inputs = math.prod(model.input_shape[1:])
     return {"architecture": fc_architecture([layer.units for layer in dense[:-1]], inputs, dense[-1].units),
@@ -130,6 +139,8 @@ def fc_net(widths: Sequence[int], input_shape: Sequence[int] = (1,), output_dim:
         >>> fc_net([20, 20]).count_params()   # 1-20-20-1
         481
     """
+    import keras
+
     layers: list[keras.layers.Layer] = [keras.Input(tuple(input_shape), dtype=dtype)]
     if len(input_shape) > 1:
         layers.append(keras.layers.Flatten(dtype=dtype))
@@ -142,6 +153,8 @@ def fc_net(widths: Sequence[int], input_shape: Sequence[int] = (1,), output_dim:
 def cnn(input_shape: Sequence[int], num_classes: int = 10, filters: Sequence[int] = (16, 32),
         dense: int = 64, name: str = "cnn") -> keras.Sequential:
     """Conv(3×3, relu) → MaxPool(2) per entry of ``filters``, then Dense(dense, relu) → logits."""
+    import keras
+
     layers: list[keras.layers.Layer] = [keras.Input(tuple(input_shape))]
     for i, f in enumerate(filters):
         layers += [keras.layers.Conv2D(f, 3, padding="same", activation="relu", name=f"conv_{i + 1}"),
@@ -153,6 +166,8 @@ def cnn(input_shape: Sequence[int], num_classes: int = 10, filters: Sequence[int
 
 def rnn(input_shape: Sequence[int], num_classes: int = 10, units: int = 64, name: str = "rnn") -> keras.Sequential:
     """An LSTM reading the image one row at a time (28 steps of 28 pixels for MNIST) → logits."""
+    import keras
+
     rows, cols, channels = input_shape
     return keras.Sequential([
         keras.Input(tuple(input_shape)),

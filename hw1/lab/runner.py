@@ -9,7 +9,7 @@ and every CSV is byte-identical to the script's run alone (tested). A failing ex
 reported and the next one runs; the exit code is then 1.
 
     python -m hw1.lab.runner --profile default --out results --seed 0 [--fresh] [--dataset NAME]
-                         [--data-dir DIR] -- part1_simulate_function part3_sensitivity ...
+                         [--data-dir DIR] [--max-memory SIZE] -- part1_simulate_function part3_sensitivity ...
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Sequence
+
+from hw1.lab.cli import memory_size  # no TensorFlow
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = ROOT / "experiments"
@@ -81,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--dataset")
     parser.add_argument("--data-dir", dest="data_dir")
+    parser.add_argument("--max-memory", dest="max_memory", type=memory_size, help="passed to every script")
     parser.add_argument("names", nargs="+", help="experiments to run, in order")
     args = parser.parse_args(argv)
     known = sorted(p.stem for p in EXPERIMENTS.glob("part*.py"))
@@ -90,7 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hw1.lab import cli
 
     cli.quiet_tensorflow()  # one TensorFlow start for all of them
-    common = ["--profile", args.profile, "--out", args.out, "--seed", args.seed, *(["--fresh"] if args.fresh else [])]
+    common = ["--profile", args.profile, "--out", args.out, "--seed", args.seed, *(["--fresh"] if args.fresh else []),
+              *(["--max-memory", str(args.max_memory)] if args.max_memory else [])]
     data = [*(["--dataset", args.dataset] if args.dataset else []), *(["--data-dir", args.data_dir]
                                                                       if args.data_dir else [])]
     start, own, failed = time.perf_counter(), 0.0, []
