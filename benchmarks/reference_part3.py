@@ -31,7 +31,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from hw1.lab import data, models  # noqa: E402
+from hw1.lab import data, labels, models  # noqa: E402
 from reference_common import Jobs, read_csv, sensitivity_models  # noqa: E402
 
 POWER_ITERATIONS = 300  # the power iteration's cap: hw1's Lanczos cap (hessian.top_hessian_eigenvalue)
@@ -100,7 +100,7 @@ def random_labels(settings: dict, budget_seconds: float, folder: Path | None = N
     """Per label set (random, then the true-label twin): the metrics at epoch 0, then per epoch fit + evaluate
     both sets, for the epochs hw1's run took to reach the target training accuracy (or the cap): history.csv."""
     dataset = _dataset(settings)
-    noisy = data.random_label_dataset(dataset, seed=settings["label_seed"])
+    noisy = labels.random_label_dataset(dataset, seed=settings["label_seed"])
     history = read_csv(folder, "history.csv")
     jobs = Jobs(budget_seconds, 2)
     lengths = []

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
 
-    from hw1.measure import analysis
+    import hw1
     from hw1.lab import data, train
 
     # ---------------------------------------------------------------- Data, model, the two pairs
@@ -85,7 +85,19 @@ def main(argv: list[str] | None = None) -> None:
         return {"final": result.final[METRICS].assign(diverged=result.diverged[0]), "weights": result.weights[0]}
 
     # ---------------------------------------------------------------- Interpolate θα = (1 − α)·θ1 + α·θ2
-    model, curves, ends, saved = build(), [], [], {}
+    def interpolate(start: list, end: list) -> pd.DataFrame:
+        """Training and test loss and accuracy at every α, by hw1.interpolate between the two trained models."""
+        endpoints = [build(), build()]
+        for model, weights in zip(endpoints, (start, end)):
+            for variable, value in zip(model.trainable_variables, weights):
+                variable.assign(value)
+        curve = {"alpha": alphas}
+        for split, xs, ys in (("train", dataset.x_train, dataset.y_train), ("test", dataset.x_test, dataset.y_test)):
+            line = hw1.interpolate(*endpoints, (xs, ys), alphas, loss="sparse_ce")
+            curve.update({f"{split}_loss": line["loss"].to_numpy(), f"{split}_acc": line["accuracy"].to_numpy()})
+        return pd.DataFrame(curve)
+
+    curves, ends, saved = [], [], {}
     for pair, specs in pairs.items():
         trained = [run.step(f"endpoint_bs{b}_lr{lr:g}_seed{sd}", lambda: endpoint(b, lr, sd)) for b, lr, sd in specs]
         for alpha, (b, lr, sd), fit in zip((0.0, 1.0), specs, trained):
@@ -96,8 +108,7 @@ def main(argv: list[str] | None = None) -> None:
             curves.append(pd.DataFrame({"pair": pair, "alpha": alphas, **dict.fromkeys(METRICS, np.nan),
                                         "diverged": True}))
             continue
-        curve = run.step(f"curve_{pair}", lambda: analysis.interpolate(model, trained[0]["weights"],
-                                                                        trained[1]["weights"], alphas, dataset))
+        curve = run.step(f"curve_{pair}", lambda: interpolate(trained[0]["weights"], trained[1]["weights"]))
         curves.append(curve.assign(pair=pair, diverged=False))
 
     # ---------------------------------------------------------------- Write CSVs, weights, figures, outcome

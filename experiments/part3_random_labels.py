@@ -58,13 +58,13 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
 
-    from hw1.lab import data, train
+    from hw1.lab import data, labels, train
 
     # ---------------------------------------------------------------- Data: random training labels, true test labels
     s = run.settings
     dataset = data.load(s["dataset"], run.args.data_dir, limit=s["train_limit"], seed=run.seed)
     data.check_batch_sizes(s["batch_size"], len(dataset.x_train))
-    noisy = data.random_label_dataset(dataset, seed=run.seed)
+    noisy = labels.random_label_dataset(dataset, seed=run.seed)
     changed = float(np.mean(noisy.y_train != dataset.y_train))
     run.progress(f"{changed:.1%} of {len(noisy.y_train):,} training labels changed; test labels untouched")
 

@@ -77,8 +77,9 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
 
-    from hw1.measure import analysis, hessian
+    import hw1
     from hw1.lab import data, train
+    from hw1.measure import hessian
 
     # ---------------------------------------------------------------- Data, model, the two sweeps
     s = run.settings
@@ -109,10 +110,10 @@ def main(argv: list[str] | None = None) -> None:
         # ---------------------------------------------------------------- Measure each model
         for r, weights in enumerate(result.weights):
             if not result.diverged[r]:
-                norms = analysis.input_jacobian_norms(model, weights, dataset.x_test)
-                rows.loc[r, MEASURES] = [norms.mean(), np.median(norms), analysis.sharpness(
-                    model, weights, x, y, epsilon=s["epsilon"], steps=s["sharpness_steps"],
-                    starts=s["sharpness_starts"], seed=seeds[r]), hessian.top_hessian_eigenvalue(
+                norms = hw1.sensitivity(model, dataset.x_test, loss="sparse_ce", weights=weights, per_sample=True)
+                rows.loc[r, MEASURES] = [norms.mean(), np.median(norms), hw1.sharpness(
+                    model, (x, y), s["epsilon"], steps=s["sharpness_steps"], starts=s["sharpness_starts"],
+                    seed=seeds[r], loss="sparse_ce", weights=weights), hessian.top_hessian_eigenvalue(
                     model64, [w.astype(np.float64) for w in weights], x, y, "sparse_ce", rtol=s["hessian_rtol"],
                     seed=seeds[r])]
         run.progress(f"batch {batch_size}, lr {learning_rate:g}: steps {rows['steps'].tolist()}; means: "

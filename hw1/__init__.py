@@ -28,17 +28,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["evaluate", "gradient_norm", "hessian_eigenvalues", "hessian_trace", "hessian_density", "exact_hessian",
-           "minimal_ratio", "sensitivity", "sharpness", "interpolate", "loss_surface", "plot_density",
-           "TraceEstimate", "SpectralDensity", "curvature", "Curvature", "CurvatureCallback"]
-
-_HOMES = {"curvature": "hw1.measure.operator", "Curvature": "hw1.measure.operator",
-          "CurvatureCallback": "hw1.measure.callback"}
+from hw1.measure import __all__  # noqa: F401  (the public names; hw1.measure loads each one's module on first use)
 
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        return getattr(importlib.import_module(_HOMES.get(name, "hw1.measure.api")), name)
+        return getattr(importlib.import_module("hw1.measure"), name)
     raise AttributeError(f"module 'hw1' has no attribute {name!r}")
 
 

@@ -6,8 +6,9 @@ import keras
 import numpy as np
 import pytest
 
+import hw1
 from hw1.measure import analysis
-from hw1.lab import data, models, train
+from hw1.lab import data, labels, models, train
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def numpy_metrics(weights, x, y):
 # ---------------------------------------------------------------- random labels
 
 def test_random_labels_change_about_90_percent_and_leave_the_test_set_alone(bundled):
-    noisy = data.random_label_dataset(bundled, seed=5)
+    noisy = labels.random_label_dataset(bundled, seed=5)
     changed = np.mean(noisy.y_train != bundled.y_train)
     assert 0.87 < changed < 0.93
     assert np.bincount(noisy.y_train, minlength=10).min() > 300  # uniform over the 10 classes, not one class
@@ -55,14 +56,14 @@ def test_random_labels_change_about_90_percent_and_leave_the_test_set_alone(bund
 
 
 def test_random_labels_are_reproducible_by_seed(bundled):
-    first = data.random_label_dataset(bundled, seed=5).y_train
-    np.testing.assert_array_equal(first, data.random_label_dataset(bundled, seed=5).y_train)
-    assert np.mean(first != data.random_label_dataset(bundled, seed=6).y_train) > 0.8
+    first = labels.random_label_dataset(bundled, seed=5).y_train
+    np.testing.assert_array_equal(first, labels.random_label_dataset(bundled, seed=5).y_train)
+    assert np.mean(first != labels.random_label_dataset(bundled, seed=6).y_train) > 0.8
 
 
 def test_random_labels_need_classes():
     with pytest.raises(ValueError, match="no classes"):
-        data.random_label_dataset(data.function_data("x", 8), seed=0)
+        labels.random_label_dataset(data.function_data("x", 8), seed=0)
 
 
 # ---------------------------------------------------------------- interpolation
@@ -77,36 +78,50 @@ def two_trained():
     return ds, build, [r.weights[0] for r in runs], [r.final.iloc[0] for r in runs]
 
 
+def _models(build, *weights):
+    """One model of the architecture per list of trained weights (what hw1.interpolate takes)."""
+    out = []
+    for w in weights:
+        model = build()
+        model.set_weights(w)
+        out.append(model)
+    return out
+
+
 def test_interpolation_endpoints_are_the_trained_models(two_trained):
     ds, build, (w1, w2), finals = two_trained
-    curve = analysis.interpolate(build(), w1, w2, [-1.0, 0.0, 0.5, 1.0, 2.0], ds)
+    ends = _models(build, w1, w2)
+    curves = {split: hw1.interpolate(*ends, (x, y), [-1.0, 0.0, 0.5, 1.0, 2.0], loss="sparse_ce")
+              for split, x, y in (("train", ds.x_train, ds.y_train), ("test", ds.x_test, ds.y_test))}
     for alpha, weights, final in ((0.0, w1, finals[0]), (1.0, w2, finals[1])):
-        row = curve[curve["alpha"] == alpha].iloc[0]
         model = build()
         model.set_weights(weights)
         model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
         for split, x, y in (("train", ds.x_train, ds.y_train), ("test", ds.x_test, ds.y_test)):
+            row = curves[split][curves[split]["alpha"] == alpha].iloc[0]
             loss, acc = model.evaluate(x, y, batch_size=len(x), verbose=0)  # keras' own evaluation
-            assert row[f"{split}_loss"] == pytest.approx(loss, rel=1e-5)
-            assert row[f"{split}_acc"] == pytest.approx(acc)
-            assert row[f"{split}_loss"] == pytest.approx(final[f"{split}_loss"], rel=1e-5)  # the training's record
-    assert curve.loc[0, "train_loss"] != pytest.approx(curve.loc[1, "train_loss"], rel=1e-3)
+            assert row["loss"] == pytest.approx(loss, rel=1e-5)
+            assert row["accuracy"] == pytest.approx(acc)
+            assert row["loss"] == pytest.approx(final[f"{split}_loss"], rel=1e-5)  # the training's record
+    assert curves["train"].loc[0, "loss"] != pytest.approx(curves["train"].loc[1, "loss"], rel=1e-3)
 
 
 def test_interpolation_mixes_every_parameter_including_extrapolation(two_trained):
     ds, build, (w1, w2), _ = two_trained
-    curve = analysis.interpolate(build(), w1, w2, [-1.0, 0.25, 2.0], ds)
+    curve = hw1.interpolate(*_models(build, w1, w2), (ds.x_test, ds.y_test), [-1.0, 0.25, 2.0], loss="sparse_ce",
+                            batch_size=3)  # several chunks: the same value
     for row in curve.itertuples():
         mixed = [(1 - row.alpha) * a.astype(np.float64) + row.alpha * b.astype(np.float64) for a, b in zip(w1, w2)]
         loss, acc = numpy_metrics(mixed, ds.x_test, ds.y_test)
-        assert row.test_loss == pytest.approx(loss, rel=1e-4)
-        assert row.test_acc == pytest.approx(acc)
+        assert row.loss == pytest.approx(loss, rel=1e-4)
+        assert row.accuracy == pytest.approx(acc)
 
 
 def test_interpolation_rejects_different_architectures(two_trained):
     ds, build, (w1, _), _ = two_trained
     with pytest.raises(ValueError, match="same architecture"):
-        analysis.interpolate(build(), w1, w1[:-1], [0.0], ds)
+        hw1.interpolate(*_models(build, w1), models.fc_net([9], (6,), 3), (ds.x_test, ds.y_test), [0.0],
+                        loss="sparse_ce")
 
 
 # ---------------------------------------------------------------- sensitivity
@@ -137,7 +152,7 @@ def test_input_jacobian_norm_equals_finite_differences():
             columns.append((probabilities(plus[None]) - probabilities(minus[None]))[0] / (2 * eps))
         expected.append(np.linalg.norm(np.array(columns)))  # Frobenius norm of the 4 x 6 Jacobian
     np.testing.assert_allclose(analysis.input_jacobian_norms(model, weights, x), expected, rtol=1e-6)
-    assert analysis.input_jacobian_norm(model, weights, x) == pytest.approx(np.mean(expected), rel=1e-6)
+    assert hw1.sensitivity(model, x, loss="sparse_ce", weights=weights) == pytest.approx(np.mean(expected), rel=1e-6)
 
 
 def test_input_jacobian_norm_of_a_linear_softmax_model_by_hand():
@@ -150,7 +165,7 @@ def test_input_jacobian_norm_of_a_linear_softmax_model_by_hand():
         p = softmax_np((row @ w + b)[None])[0]
         norms.append(np.linalg.norm((np.diag(p) - np.outer(p, p)) @ w.T))
     np.testing.assert_allclose(analysis.input_jacobian_norms(model, [w, b], x), norms, rtol=1e-10)
-    constant = analysis.input_jacobian_norm(model, [np.zeros_like(w), b], x)  # output ignores the input
+    constant = hw1.sensitivity(model, x, loss="sparse_ce", weights=[np.zeros_like(w), b])  # output ignores the input
     assert constant == 0.0
 
 
@@ -159,7 +174,7 @@ def test_input_jacobian_norm_of_a_linear_softmax_model_by_hand():
 def test_sharpness_is_zero_at_zero_epsilon_and_grows_with_epsilon(two_trained):
     ds, build, (w1, _), _ = two_trained
     model = build()
-    values = [analysis.sharpness(model, w1, ds.x_train, ds.y_train, epsilon=e, steps=5, starts=3)
+    values = [hw1.sharpness(model, (ds.x_train, ds.y_train), e, steps=5, starts=3, loss="sparse_ce", weights=w1)
               for e in (0.0, 1e-4, 1e-3, 1e-2)]
     assert values[0] == 0.0
     assert all(v > 0 for v in values[1:])
@@ -181,13 +196,13 @@ def test_sharpness_finds_the_exact_maximum_of_a_convex_loss():
                               (flat + s * epsilon * (np.abs(flat) + 1))[3:]], x, y)[0]
                for s in map(np.array, itertools.product([-1.0, 1.0], repeat=6)))
     expected = 100 * (best - base) / (1 + base)
-    found = analysis.sharpness(model, weights, x, y, epsilon=epsilon, steps=5, starts=2)
+    found = hw1.sharpness(model, (x, y), epsilon, steps=5, starts=2, loss="sparse_ce", weights=weights)
     assert found == pytest.approx(expected, rel=1e-6)
 
 
 def test_sharpness_arguments_are_checked(two_trained):
     ds, build, (w1, _), _ = two_trained
     with pytest.raises(ValueError, match="epsilon"):
-        analysis.sharpness(build(), w1, ds.x_train, ds.y_train, epsilon=-1.0)
+        hw1.sharpness(build(), (ds.x_train, ds.y_train), -1.0, loss="sparse_ce", weights=w1)
     with pytest.raises(ValueError, match="starts"):
-        analysis.sharpness(build(), w1, ds.x_train, ds.y_train, starts=0)
+        hw1.sharpness(build(), (ds.x_train, ds.y_train), starts=0, loss="sparse_ce", weights=w1)

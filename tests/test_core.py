@@ -10,8 +10,7 @@ from hw1.measure import core
 from hw1.lab import models
 
 
-def test_evaluator_over_many_runs_and_chunks_equals_keras_one_model_at_a_time(monkeypatch):
-    monkeypatch.setattr(core, "EVAL_CHUNK", 7)  # several sample chunks, the last one short
+def test_evaluator_over_many_runs_and_chunks_equals_keras_one_model_at_a_time():
     rng = np.random.default_rng(0)
     x = rng.random((23, 4)).astype(np.float32)
     y = rng.integers(0, 3, 23)
@@ -20,7 +19,7 @@ def test_evaluator_over_many_runs_and_chunks_equals_keras_one_model_at_a_time(mo
     for seed in range(core.RUN_CHUNK + 3):  # two run groups, the second one short
         keras.utils.set_random_seed(seed)
         runs.append([v.numpy() for v in models.fc_net([5], (4,), 3).trainable_variables])
-    losses, accs = core.Evaluator(model, "sparse_ce")(core.stack(runs), x, y)
+    losses, accs = core.Evaluator(model, "sparse_ce")(core.stack(runs), x, y, batch_size=7)  # the last chunk short
     for weights, loss, acc in zip(runs, losses, accs):
         model.set_weights(weights)
         logits = model(x).numpy().astype(np.float64)
@@ -28,6 +27,15 @@ def test_evaluator_over_many_runs_and_chunks_equals_keras_one_model_at_a_time(mo
             - logits.max(1, keepdims=True)
         assert loss == pytest.approx(-log_p[np.arange(23), y].mean(), rel=1e-5)
         assert acc == pytest.approx(np.mean(logits.argmax(1) == y))
+
+
+def test_chunk_means_reduce_sums_once_over_every_chunk():
+    x = np.arange(10.0)[:, None]
+    chunks = core.slices(x, 2 * x[:, 0], 4)  # chunks of 4, 4 and 2 samples
+    mean_x, mean_y, mean_pair = core.chunk_means(lambda a, b: [a.sum(), b.sum(), np.array([len(a), 1.0])], chunks)
+    assert (mean_x, mean_y) == (4.5, 9.0) and mean_pair.tolist() == [10 / 10, 3 / 10]
+    with pytest.raises(ValueError, match="no samples"):
+        core.chunk_means(lambda a, b: [a.sum()], iter([]))
 
 
 def test_flatten_unflatten_and_stack_unstack_are_inverse():
@@ -49,8 +57,8 @@ def test_compiled_graphs_are_kept_with_their_model_and_die_with_it():
     model = models.fc_net([3], (2,), 2)
     weights = [v.numpy() for v in model.trainable_variables]
     x, y = np.ones((4, 2), np.float32), np.array([0, 1, 0, 1])
-    analysis.input_jacobian_norm(model, weights, x)
-    hessian.exact_hessian(model, weights, x, y, "sparse_ce")
+    analysis.input_jacobian_norms(model, weights, x)
+    hessian.loss_gradient_hessian(model, weights, x, y, "sparse_ce")
     assert core.evaluator(model, "sparse_ce") is core.evaluator(model, "sparse_ce")  # compiled once per model
     assert len(model.__dict__["_hw1_compiled"]) >= 3
     alive = weakref.ref(model)

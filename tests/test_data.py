@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw1.lab import data
+from hw1.lab import data, labels
 
 
 @pytest.fixture(scope="module")
@@ -147,10 +147,10 @@ def test_user_function():
 
 
 def test_random_labels_differ_and_are_reproducible(bundled):
-    noisy = data.random_labels(bundled.y_train, 10, seed=7)
+    noisy = labels.random_labels(bundled.y_train, 10, seed=7)
     assert 0.87 < np.mean(noisy != bundled.y_train) < 0.93
-    np.testing.assert_array_equal(noisy, data.random_labels(bundled.y_train, 10, seed=7))
-    assert np.mean(noisy != data.random_labels(bundled.y_train, 10, seed=8)) > 0.8
+    np.testing.assert_array_equal(noisy, labels.random_labels(bundled.y_train, 10, seed=7))
+    assert np.mean(noisy != labels.random_labels(bundled.y_train, 10, seed=8)) > 0.8
 
 
 def test_subset(bundled):

@@ -47,7 +47,7 @@ def old_eval(text, x):
     ("0x10 * x", lambda x: 16 * x),
 ])
 def test_valid_expressions_match_numpy(text, reference):
-    np.testing.assert_array_equal(expr.evaluate(text, X), reference(X))
+    np.testing.assert_array_equal(expr.values_at(text, X), reference(X))
 
 
 @pytest.mark.parametrize("key", sorted(data.FUNCTIONS))
@@ -75,9 +75,9 @@ def test_parse_function_keeps_name_and_text(spec, name, text):
     assert data.parse_function(spec) == (name, text)
 
 
-def test_evaluate_keeps_the_shape_of_x():
+def test_values_at_keeps_the_shape_of_x():
     grid = np.linspace(0.1, 1, 12).reshape(3, 4)
-    assert expr.evaluate("x * 2", grid).shape == (3, 4) and expr.evaluate("3", grid).tolist() == [[3.0] * 4] * 3
+    assert expr.values_at("x * 2", grid).shape == (3, 4) and expr.values_at("3", grid).tolist() == [[3.0] * 4] * 3
 
 
 # ---------------------------------------------------------------- hostile expressions
@@ -173,7 +173,7 @@ def test_hostile_expressions_are_refused(text, message, tmp_path, monkeypatch):
 @pytest.mark.parametrize("text, message", HOSTILE)
 def test_hostile_expressions_refused_by_the_expression_module(text, message):
     with pytest.raises(expr.ExpressionError, match="^expression ") as caught:
-        expr.evaluate(text, X)
+        expr.values_at(text, X)
     assert message in caught.value.predicate
 
 

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from hw1.measure import core, hessian
+from hw1.measure.critical_points import spectrum_counts
 from hw1.lab import models, train
 
 X_REG = np.linspace(-1.0, 1.0, 12).reshape(-1, 1)
@@ -74,20 +75,20 @@ def test_hand_solved_saddle_has_known_spectrum_and_minimal_ratio():
     model = models.fc_net([1], activation="linear", dtype="float64")
     zero = [np.zeros(v.shape) for v in model.trainable_variables]
     x, y = np.array([[0.0], [2.0]]), np.array([[3.0], [0.0]])
-    H = hessian.exact_hessian(model, zero, x, y, "mse")
+    H = hessian.loss_gradient_hessian(model, zero, x, y, "mse")[2]
     assert np.allclose(H, [[0, 0, 0, 0], [0, 0, -3, 0], [0, -3, 0, 0], [0, 0, 0, 2]], atol=1e-14)
-    eigenvalues = hessian.hessian_eigenvalues(H)
+    eigenvalues = hessian.symmetric_eigenvalues(H)
     assert np.allclose(eigenvalues, [-3, 0, 2, 3], atol=1e-14)
     summary = hessian.spectrum_summary(eigenvalues, tol=1e-9)
     assert summary == {"minimal_ratio": 0.5, "n_positive": 2, "n_negative": 1, "n_flat": 1,
                        "positive_share": pytest.approx(2 / 3), "min_eig": pytest.approx(-3), "max_eig": pytest.approx(3)}
-    assert hessian.minimal_ratio(eigenvalues, tol=2.5) == 0.25
+    assert spectrum_counts(eigenvalues, tol=2.5)["minimal_ratio"] == 0.25
 
 
 @pytest.mark.parametrize("loss", ["mse", "sparse_ce"])
 def test_hessian_vector_product_equals_hessian_times_vector(loss):
     model, weights, x, y = _tiny(loss)
-    H = hessian.exact_hessian(model, weights, x, y, loss)
+    H = hessian.loss_gradient_hessian(model, weights, x, y, loss)[2]
     for seed in range(3):
         v = np.random.default_rng(seed).standard_normal(H.shape[0])
         hv = hessian.hessian_vector_product(model, weights, x, y, loss, v)
@@ -102,7 +103,7 @@ def test_power_iteration_finds_the_largest_eigenvalue_also_when_a_negative_one_d
     points = {"trained-ish": weights, "scaled": [3.0 * w for w in weights]}
     negative_dominant = 0
     for name, point in points.items():
-        eigenvalues = hessian.hessian_eigenvalues(hessian.exact_hessian(model, point, x, y, "mse"))
+        eigenvalues = hessian.symmetric_eigenvalues(hessian.loss_gradient_hessian(model, point, x, y, "mse")[2])
         negative_dominant += abs(eigenvalues[0]) > eigenvalues[-1]
         top = hessian.top_hessian_eigenvalue(model, point, x, y, "mse", iterations=2000, rtol=1e-10)
         assert top == pytest.approx(eigenvalues[-1], rel=1e-4), name

@@ -11,7 +11,6 @@ TensorFlow unless a ``keras.datasets`` loader is needed.
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import math
 import os
@@ -87,7 +86,7 @@ def parse_function(spec: str, grids: Sequence[np.ndarray] | None = None) -> tupl
         expr.check_name(name)
         parsed = expr.parse(text)
         for x in ([_probe_grid()] if grids is None else grids):
-            expr.evaluate(parsed, np.asarray(x, dtype=np.float64))
+            expr.values_at(parsed, np.asarray(x, dtype=np.float64))
     except expr.ExpressionError as err:
         raise DataError(f"--function {_short(spec)} {err.predicate}") from None
     return name, text
@@ -100,7 +99,7 @@ def evaluate_function(expression: str, x: np.ndarray) -> np.ndarray:
         DataError: the expression is outside the language, or gives NaN/inf or |f| > 1e6 at some x.
     """
     try:
-        return expr.evaluate(expression, x)
+        return expr.values_at(expression, x)
     except expr.ExpressionError as err:
         raise DataError(str(err)) from None
 
@@ -118,7 +117,7 @@ def function_data(expression: str, n_train: int, n_test: int = 0, name: str = "f
     x_train, x_test = function_grids(int(n_train), int(n_test))
     try:
         parsed = expr.parse(expression)
-        y_train, y_test = expr.evaluate(parsed, x_train), expr.evaluate(parsed, x_test)
+        y_train, y_test = expr.values_at(parsed, x_train), expr.values_at(parsed, x_test)
     except expr.ExpressionError as err:
         raise DataError(f"function {name!r} = {_short(expression)} {err.predicate} (grids of {n_train} training "
                         f"and {n_test} test points on (0, 1])") from None
@@ -364,28 +363,6 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     array = np.ascontiguousarray(array, dtype=np.uint8)
     raw = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
     Path(path).write_bytes(gzip.compress(raw) if str(path).endswith(".gz") else raw)
-
-
-def random_labels(y: np.ndarray, num_classes: int, seed: int) -> np.ndarray:
-    """Labels drawn uniformly at random from ``0..num_classes-1`` with a fixed seed (same length as ``y``)."""
-    return np.random.default_rng(seed).integers(0, num_classes, size=len(y)).astype(np.int32)
-
-
-def random_label_dataset(dataset: Dataset, seed: int) -> Dataset:
-    """``dataset`` with every TRAINING label replaced by one drawn uniformly from its classes.
-
-    The images and the test set (labels included) are untouched, so test accuracy measures
-    what the memorized labels say about real digits: chance, ``1 / num_classes``.
-    About ``1 − 1/num_classes`` of the training labels change.
-
-    Raises:
-        ValueError: ``dataset`` is a regression set (no classes).
-    """
-    if not dataset.num_classes:
-        raise ValueError(f"dataset {dataset.name!r} has no classes; random labels need a classification set")
-    labels = random_labels(dataset.y_train, dataset.num_classes, seed)
-    return dataclasses.replace(dataset, y_train=labels,
-                               source=f"{dataset.source}; training labels uniformly random (seed {seed})")
 
 
 def subset(dataset: Dataset, train_size: int, test_size: int | None = None, seed: int = 0) -> Dataset:

@@ -12,7 +12,7 @@ every value is computed in float64, so no operation can run unbounded.
 
 A result is accepted when it is real, finite and ``|f| <= MAX_ABS`` at every
 point of the grid it was evaluated on (so that plotting and training cannot
-overflow); :func:`evaluate` checks this on the grid it is given.
+overflow); :func:`values_at` checks this on the grid it is given.
 
 This module imports only numpy; errors are :class:`ExpressionError` (one line).
 """
@@ -79,7 +79,7 @@ def _short(text: str, limit: int = 60) -> str:
 
 @dataclass(frozen=True)
 class Expression:
-    """A parsed expression: evaluate it with :meth:`__call__` (no checks) or :func:`evaluate` (checked)."""
+    """A parsed expression: evaluate it with :meth:`__call__` (no checks) or :func:`values_at` (checked)."""
 
     text: str
     tree: ast.Expression
@@ -130,7 +130,7 @@ def _parse(text: str) -> Expression:
     return Expression(text, tree)
 
 
-def evaluate(expression: str | Expression, x: np.ndarray) -> np.ndarray:
+def values_at(expression: str | Expression, x: np.ndarray) -> np.ndarray:
     """Values of ``expression`` at ``x`` (float64, same shape as ``x``), checked.
 
     Raises:
@@ -212,15 +212,11 @@ def _check(node: ast.AST, text: str, depth: int) -> None:
                                   "and np.<listed function>(...) are accepted")
         return
     if isinstance(node, ast.UnaryOp):
-        if type(node.op) not in _UNARY:
-            raise ExpressionError(f"uses the operator {_SYMBOLS.get(type(node.op), type(node.op).__name__)!r}; "
-                                  "only + - * / % ** are accepted")
+        _check_operator(node.op, _UNARY)
         _check(node.operand, text, depth + 1)
         return
     if isinstance(node, ast.BinOp):
-        if type(node.op) not in _BINARY:
-            raise ExpressionError(f"uses the operator {_SYMBOLS.get(type(node.op), type(node.op).__name__)!r}; "
-                                  "only + - * / % ** are accepted")
+        _check_operator(node.op, _BINARY)
         _check(node.left, text, depth + 1)
         _check(node.right, text, depth + 1)
         if isinstance(node.op, ast.Pow) and not _uses_x(node.right):
@@ -251,6 +247,12 @@ def _check(node: ast.AST, text: str, depth: int) -> None:
     kind = kinds.get(type(node), f"a {type(node).__name__}")
     raise ExpressionError(f"uses {kind}, {_source(node, text)}; only numbers, x, pi, e, + - * / % ** and the "
                           "listed functions are accepted")
+
+
+def _check_operator(op: ast.AST, allowed: dict) -> None:
+    if type(op) not in allowed:
+        raise ExpressionError(f"uses the operator {_SYMBOLS.get(type(op), type(op).__name__)!r}; "
+                              "only + - * / % ** are accepted")
 
 
 def _evaluate(node: ast.AST, x: np.ndarray) -> np.ndarray | np.float64:

@@ -14,7 +14,8 @@ __all__ = ["evaluate", "gradient_norm", "hessian_eigenvalues", "hessian_trace", 
            "TraceEstimate", "SpectralDensity", "curvature", "Curvature", "CurvatureCallback"]
 
 _HOMES = {"curvature": "hw1.measure.operator", "Curvature": "hw1.measure.operator",
-          "CurvatureCallback": "hw1.measure.callback"}
+          "CurvatureCallback": "hw1.measure.callback", **dict.fromkeys(
+              ("sensitivity", "sharpness", "interpolate", "loss_surface"), "hw1.measure.generalization")}
 
 
 def __getattr__(name: str) -> Any:

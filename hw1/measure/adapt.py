@@ -24,25 +24,17 @@ import numpy as np
 import tensorflow as tf
 
 from hw1.measure import hessian
+from hw1.measure.checks import (check_count, check_dtype, check_finite_inputs, check_input_dtype, check_model,
+                                check_weights)
 from hw1.measure.core import EVAL_CHUNK, per_model
 
-__all__ = ["MAX_UNKNOWN_SAMPLES", "MAX_GRID_POINTS", "MAX_PROBES", "MAX_DENSITY_GRID", "MAX_STEPS", "MAX_EPSILON",
-           "MAX_BYTES", "check_count", "check_number", "check_choice", "check_flag", "check_bytes", "check_model",
-           "check_weights", "check_finite_inputs", "check_input_dtype", "check_differentiable_inputs",
-           "check_dtype", "n_trainable", "DataChunks", "Problem", "make_problem"]
+__all__ = ["MAX_UNKNOWN_SAMPLES", "DataChunks", "Problem", "make_problem", "model_view", "resolve_loss",
+           "ends_in_softmax", "outputs_are_probabilities", "trial_call"]
 
 EPSILON = 1e-7  # keras.config.epsilon(): probabilities are clipped to [ε, 1 − ε] before the log, as Keras does
-MAX_EXACT_PARAMS = 5000  # exact_hessian refuses larger models unless told otherwise (n² float64 entries)
-DTYPES = (None, "float32", "float64")
 _CE_NAMES = {"sparse_categorical_crossentropy", "categorical_crossentropy", "sparse_ce", "crossentropy"}
 _MSE_NAMES = {"mse", "mean_squared_error"}
 MAX_UNKNOWN_SAMPLES = 100_000  # samples read per pass from a tf.data.Dataset of unknown cardinality
-MAX_GRID_POINTS = 10_000  # loss_surface points ** dims, interpolate's alphas (one full-data pass each)
-MAX_PROBES = 100_000      # Hutchinson / SLQ probes
-MAX_STEPS = 100_000       # Lanczos iterations, SLQ steps, sharpness ascent steps and starts
-MAX_DENSITY_GRID = 100_000  # hessian_density grid_points
-MAX_EPSILON = 1.0         # sharpness box half-width, relative to |θᵢ| + 1
-MAX_BYTES = 2 ** 31       # 2 GiB: the most one array sized by an argument may take (Lanczos basis, SLQ grid, starts)
 ACCEPTED_LOSSES = ("None (the compiled loss), 'sparse_categorical_crossentropy', 'categorical_crossentropy', "
                    "'mse', or keras.losses.SparseCategoricalCrossentropy / CategoricalCrossentropy / "
                    "MeanSquaredError")
@@ -140,236 +132,6 @@ def resolve_loss(model: keras.Model, loss: Any) -> _Loss:
     raise ValueError(f"loss={_describe(loss)} is not supported; use {ACCEPTED_LOSSES}")
 
 
-# ---------------------------------------------------------------- arguments: counts, numbers, choices, memory
-
-def _is_integer(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def check_count(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
-    """``value`` as an int, if it is an integer (Python or numpy; never a bool) in [minimum, maximum].
-
-    Args:
-        name: the argument's name, for the message.
-        value: the argument as given.
-        minimum, maximum: the accepted range (inclusive; no upper bound if ``maximum`` is None).
-
-    Returns:
-        ``int(value)``.
-
-    Raises:
-        ValueError: one line naming the value and the accepted range.
-    """
-    if _is_integer(value) and value >= minimum and (maximum is None or value <= maximum):
-        return int(value)
-    bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum:,}]"
-    note = " (a bool is not a count)" if isinstance(value, (bool, np.bool_)) else ""
-    raise ValueError(f"{name}={value!r}; {name} must be an integer {bound}{note}")
-
-
-def check_number(name: str, value: Any, low: float | None = None, high: float | None = None, *,
-                 low_open: bool = False, high_open: bool = False) -> float:
-    """``value`` as a float, if it is a finite real number (Python or numpy; never a bool) in the stated interval.
-
-    Args:
-        name: the argument's name, for the message.
-        value: the argument as given.
-        low, high: the interval's ends (None: unbounded on that side).
-        low_open, high_open: exclude that end.
-
-    Returns:
-        ``float(value)``.
-
-    Raises:
-        ValueError: one line naming the value and the accepted interval.
-    """
-    real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    if real and np.isfinite(value) and (low is None or (value > low if low_open else value >= low)) \
-            and (high is None or (value < high if high_open else value <= high)):
-        return float(value)
-    if low is not None and high is not None:
-        interval = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-    elif low is not None:
-        interval = f"{'>' if low_open else '>='} {low:g}"
-    elif high is not None:
-        interval = f"{'<' if high_open else '<='} {high:g}"
-    else:
-        interval = "finite"
-    raise ValueError(f"{name}={value!r}; {name} must be a real number {interval}")
-
-
-def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
-    """``value`` if it is one of ``choices`` (compared without numpy's element-wise ==); else one ValueError."""
-    if any(value is c or (type(value) is type(c) and value == c) for c in choices):
-        return value
-    raise ValueError(f"{name}={value!r}; choose one of {', '.join(repr(c) for c in choices)}")
-
-
-def check_flag(name: str, value: Any) -> bool:
-    """``value`` as a bool, if it is a Python or numpy bool; else one ValueError."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    raise ValueError(f"{name}={value!r}; {name} must be True or False")
-
-
-def check_bytes(what: str, count: int, limit: int = MAX_BYTES) -> None:
-    """Refuse an allocation of ``count`` bytes above ``limit`` (before making it), in one line."""
-    if count > limit:
-        raise ValueError(f"{what} would take {count / 1e9:.3g} GB; hw1 allows {limit / 1e9:.3g} GB per array")
-
-
-def n_trainable(model: keras.Model) -> int:
-    """The number of trainable parameters (scalars) of ``model``."""
-    return sum(int(np.prod(v.shape)) for v in model.trainable_variables)
-
-
-# ---------------------------------------------------------------- the model and its weights
-
-def check_model(model: Any, trainable: bool = True) -> None:
-    """Refuse what is not a built, single-output keras.Model (with trainable weights, if ``trainable``).
-
-    Args:
-        model: the model as given.
-        trainable: the measurement is with respect to the trainable weights (all but sensitivity).
-    """
-    check_backend()
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"model is a {type(model).__name__}; hw1 measures keras.Model instances")
-    if not model.built:
-        raise ValueError(f"model {model.name!r} has no weights yet (never built or called); train it, call it "
-                         "once on data, or start it with keras.Input")
-    if trainable and not model.trainable_variables:
-        raise ValueError(f"model {model.name!r} has no trainable weights (model.trainable = False, or every layer "
-                         "frozen); hw1 measures with respect to the trainable weights: set trainable = True on the "
-                         "model or on the layers to measure")
-    try:
-        outputs = model.outputs
-    except (AttributeError, ValueError):
-        outputs = None
-    if outputs is not None and len(outputs) != 1:
-        raise ValueError(f"model {model.name!r} has {len(outputs)} outputs; hw1 measures single-output models")
-
-
-def _first_bad(array: np.ndarray) -> tuple[int, ...]:
-    return tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-
-
-def check_weights(model: keras.Model, weights: Sequence[Any] | None) -> list[np.ndarray]:
-    """The trainable weights to measure at (``weights``, or the model's own), checked to be finite real arrays.
-
-    The model's non-trainable variables (e.g. batch-normalization statistics) must be finite too.
-
-    Args:
-        model: a checked model (:func:`check_model`).
-        weights: None (the model's current weights) or arrays in ``model.trainable_variables`` order.
-
-    Returns:
-        The weights as numpy arrays.
-
-    Raises:
-        ValueError: one line naming the first variable with a bad shape, dtype or a NaN/inf entry.
-    """
-    variables = model.trainable_variables
-    current = [np.asarray(v.numpy()) for v in variables]
-    if weights is None:
-        given, source = current, "model variable"
-    else:
-        if isinstance(weights, (np.ndarray, str)) or not isinstance(weights, Sequence):
-            raise ValueError(f"weights is a {type(weights).__name__}; pass a list of arrays in "
-                             "model.trainable_variables order")
-        given, source = [np.asarray(w) for w in weights], "weights[{i}]"
-        if [w.shape for w in given] != [w.shape for w in current]:
-            raise ValueError(f"weights have shapes {[w.shape for w in given]}; model {model.name!r} has trainable "
-                             f"variables of shapes {[w.shape for w in current]}")
-        for i, w in enumerate(given):
-            if w.dtype.kind not in "iuf":
-                raise ValueError(f"weights[{i}] ({variables[i].path}) has dtype {w.dtype}; pass real numbers")
-    for i, w in enumerate(given):
-        if not np.all(np.isfinite(w)):
-            at = _first_bad(w)
-            raise ValueError(f"{source.format(i=i)} {variables[i].path!r} holds {w[at]} at {list(at)}; hw1 "
-                             "measures at finite weights")
-    for v in model.non_trainable_variables:
-        value = np.asarray(v.numpy())
-        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-            at = _first_bad(value)
-            raise ValueError(f"model variable {v.path!r} (non-trainable) holds {value[at]} at {list(at)}; hw1 "
-                             "measures models whose state is finite")
-    return given
-
-
-def weights_of(model: keras.Model, weights: Sequence[Any] | None) -> list[np.ndarray]:
-    """:func:`check_weights` (the name the measurements have used)."""
-    return check_weights(model, weights)
-
-
-# ---------------------------------------------------------------- the data
-
-def _dtype_of(x: Any) -> np.dtype:
-    return np.dtype(x.dtype.as_numpy_dtype) if isinstance(x.dtype, tf.DType) else np.dtype(x.dtype)
-
-
-def check_input_dtype(dtype: Any, what: str = "x") -> None:
-    """Refuse inputs or labels that are not real numbers (strings, objects, complex), naming the dtype."""
-    dtype = np.dtype(dtype.as_numpy_dtype) if isinstance(dtype, tf.DType) else np.dtype(dtype)
-    if dtype.kind not in "biuf":
-        raise ValueError(f"{what} has dtype {dtype}; hw1 measures real-valued arrays (floats, or integer ids)")
-
-
-def check_finite_inputs(x: Any, what: str = "x", offset: int = 0) -> None:
-    """Refuse floating-point ``x`` (array or tensor, samples along axis 0) holding NaN or ±inf.
-
-    Checked :data:`hw1.measure.core.EVAL_CHUNK` samples at a time (memory stays one chunk's).
-
-    Args:
-        x: the samples.
-        what: "x" or "y", for the message.
-        offset: the index of ``x[0]`` in the whole data (for a dataset read batch by batch).
-
-    Raises:
-        ValueError: one line naming the first bad sample, its value and where in the sample it is.
-    """
-    if _dtype_of(x).kind not in "fc":
-        return
-    for start in range(0, int(x.shape[0]), EVAL_CHUNK):
-        part = np.asarray(x[start:start + EVAL_CHUNK])
-        ok = np.isfinite(part.reshape(len(part), -1)).all(axis=1)
-        if not ok.all():
-            i = int(np.argmin(ok))
-            where = _first_bad(part[i]) if part.ndim > 1 else ()
-            at = f" at {list(where)}" if where else ""
-            raise ValueError(f"{what} is not finite: sample {offset + start + i} holds {part[i][where]}{at}; "
-                             "hw1 measures finite data (drop or impute NaN/inf first)")
-
-
-def check_differentiable_inputs(model: keras.Model, x: Any) -> None:
-    """Refuse inputs that have no gradient: integer or boolean x, a model taking integer inputs, or outputs not
-    connected to the input by differentiable operations (an Embedding's lookup, a cast to integers).
-
-    Args:
-        model: the user's model.
-        x: a few input samples.
-    """
-    dtype = _dtype_of(x)
-    if dtype.kind != "f":
-        raise ValueError(f"x has dtype {dtype}; sensitivity differentiates the outputs with respect to the inputs, "
-                         "which needs floating-point inputs (integer ids, e.g. an Embedding's, have no gradient)")
-    try:
-        declared = [str(t.dtype) for t in model.inputs]
-    except (AttributeError, ValueError):
-        declared = []
-    if declared and "float" not in declared[0]:
-        raise ValueError(f"model {model.name!r} takes {declared[0]} inputs; sensitivity differentiates with respect "
-                         "to the inputs, which needs a model with floating-point inputs")
-    x = tf.constant(np.asarray(x), hessian.variable_dtype(model))
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        outputs = model(x, training=False)
-    if tape.gradient(outputs, x) is None:
-        raise ValueError(f"model {model.name!r}'s outputs do not depend differentiably on its inputs (an Embedding "
-                         "lookup or a cast to integers on the way); sensitivity needs an input gradient")
-
-
 class DataChunks:
     """``(x, y)`` arrays or a tf.data.Dataset, as chunks of (x, labels in hw1's form), every one checked.
 
@@ -380,7 +142,9 @@ class DataChunks:
     :data:`MAX_UNKNOWN_SAMPLES` samples when its cardinality is unknown.
     """
 
-    def __init__(self, data: Any, model: keras.Model, kind: str | None, need_labels: bool = True) -> None:
+    def __init__(self, data: Any, model: keras.Model, kind: str | None, need_labels: bool = True,
+                 batch_size: int = EVAL_CHUNK) -> None:
+        self.batch_size = check_count("batch_size", batch_size, 1)
         self.kind, self.outputs = kind, int(model.output_shape[-1]) if _has_shape(model) else None
         input_shape = tuple(model.input_shape[1:]) if _has_shape(model) else None
         input_rank = len(input_shape) + 1 if input_shape is not None else None
@@ -409,7 +173,7 @@ class DataChunks:
             check_input_dtype(spec[0].dtype, "x")
             check_input_dtype(spec[1].dtype, "y")
             if input_rank is not None and spec[0].shape.rank == input_rank - 1:  # unbatched samples
-                data = data.batch(EVAL_CHUNK)
+                data = data.batch(self.batch_size)
             _check_inputs(tuple(data.element_spec[0].shape), input_shape, model)
             self.dataset, self.arrays = data, None
         elif isinstance(data, (tuple, list)) and len(data) == 2:
@@ -467,14 +231,14 @@ class DataChunks:
     def batches(self) -> hessian.Batches:
         """A callable giving a fresh pass over the chunks, as hw1's internals take them."""
         if self.arrays is not None:
-            return hessian.array_batches(*self.arrays)
+            return hessian.array_batches(*self.arrays, size=self.batch_size)
         return lambda: ((x, self.labels(y.numpy())) for x, y in self._pass())
 
     def inputs(self) -> Any:
         """A fresh pass over the input chunks only."""
         if self.arrays is not None:
             x = self.arrays[0]
-            return (x[i:i + EVAL_CHUNK] for i in range(0, len(x), EVAL_CHUNK))
+            return (x[i:i + self.batch_size] for i in range(0, len(x), self.batch_size))
         return (x for x, _ in self._pass())
 
     def first_inputs(self) -> Any:
@@ -538,18 +302,13 @@ class Problem:
         return self.data.batches()
 
 
-def check_dtype(dtype: Any) -> str | None:
-    """``dtype`` if it is None (the model's), "float32" or "float64"; else one ValueError."""
-    if dtype is None or (isinstance(dtype, str) and dtype in DTYPES):
-        return dtype
-    raise ValueError(f"dtype={dtype!r}; choose None (the model's), 'float32' or 'float64'")
-
-
-def make_problem(model: Any, data: Any, loss: Any, weights: Sequence[Any] | None, dtype: str | None) -> Problem:
+def make_problem(model: Any, data: Any, loss: Any, weights: Sequence[Any] | None, dtype: str | None,
+                 batch_size: int = EVAL_CHUNK) -> Problem:
     """Check everything a measurement of the loss with respect to the trainable weights takes; one Problem.
 
     Args:
         model, data, loss, weights, dtype: as :mod:`hw1.measure` takes them.
+        batch_size: samples per chunk of arrays (and of a dataset of single samples): memory, not the value.
 
     Returns:
         The :class:`Problem`; every check (model, dtype, loss, weights, data, one trial forward pass) is done.
@@ -558,7 +317,7 @@ def make_problem(model: Any, data: Any, loss: Any, weights: Sequence[Any] | None
     check_dtype(dtype)
     resolved = resolve_loss(model, loss)
     theta = check_weights(model, weights)
-    chunks = DataChunks(data, model, resolved.kind)
+    chunks = DataChunks(data, model, resolved.kind, batch_size=batch_size)
     probabilities = False
     if resolved.kind == "ce":
         probabilities = ends_in_softmax(model) or outputs_are_probabilities(model, chunks, resolved)
@@ -600,15 +359,3 @@ def _first_line(error: Exception) -> str:
         return type(error).__name__
     line = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", lines[0])
     return re.sub(r"\s*\[Op:[^\]]*\].*$", "", line) or type(error).__name__
-
-
-def check_argument(name: str, value: Any, ok: bool, accepted: str) -> None:
-    if not ok:
-        raise ValueError(f"{name}={value!r}; {accepted}")
-
-
-def check_backend() -> None:
-    """Refuse a Keras running on another backend than TensorFlow (hw1 differentiates with tf.GradientTape)."""
-    if keras.backend.backend() != "tensorflow":
-        raise ValueError(f"Keras runs on the {keras.backend.backend()!r} backend; hw1 measures models on the "
-                         "'tensorflow' backend (set KERAS_BACKEND=tensorflow before importing keras)")

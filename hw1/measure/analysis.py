@@ -1,68 +1,33 @@
-"""Measurements of generalization (HW1-3): random labels, interpolation, sensitivity, sharpness.
+"""The engines of the generalization measures (HW1-3): interpolation points, sensitivity, sharpness.
 
 Every measurement here is of a trained Keras classifier given as ``(model, weights)``:
 ``model`` is the architecture (its own variable values are not used) and ``weights`` the
-trainable arrays in ``model.trainable_variables`` order, as :func:`hw1.lab.train.train`
-returns them. Losses are the mean over a full set, in inference mode, exactly
-:func:`hw1.lab.train.loss_fn`; many parameter vectors of one model are evaluated in one
-batched call (:class:`hw1.lab.train.Evaluator`, :func:`hw1.lab.train.map_runs`).
+trainable arrays in ``model.trainable_variables`` order. Losses are the mean over a full set, in
+inference mode, exactly :func:`hw1.measure.core.loss_fn`; many parameter vectors of one model are
+evaluated in one batched call (:func:`hw1.measure.core.map_runs`).
 
-- :func:`interpolate`: loss and accuracy along θα = (1 − α)·θ1 + α·θ2.
-- :func:`input_jacobian_norm`: Novak et al. (2018) sensitivity, ‖∂ softmax(f(x)) / ∂x‖_F.
-- :func:`sharpness`: Keskar et al. (2017) ε-sharpness of the training loss, in percent.
+- :func:`interpolation_points`: the weights θα = (1 − α)·θ1 + α·θ2 of every α, stacked.
+- :func:`input_jacobian_norms`: Novak et al. (2018) sensitivity per sample, ‖∂ softmax(f(x)) / ∂x‖_F.
+- :func:`sharpness_on_batches`: Keskar et al. (2017) ε-sharpness of the training loss, in percent.
+
+The public measurements (:func:`hw1.sensitivity`, :func:`hw1.sharpness`, :func:`hw1.interpolate`) run on these.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from hw1.measure.core import Weights, evaluator, forward, map_runs, per_model, per_sample_loss, stack
-from hw1.measure.hessian import Batches, array_batches
-
-if TYPE_CHECKING:
-    import pandas as pd
+from hw1.measure.core import Weights, chunk_means, forward, labels_as, map_runs, per_model, per_sample_loss, stack
+from hw1.measure.hessian import Batches
 
 JACOBIAN_CHUNK = 256  # samples per batch_jacobian call: (chunk, classes, *input_shape) floats
 
 
 # ---------------------------------------------------------------- interpolation
-
-def interpolate(model: keras.Model, start: Weights, end: Weights, alphas: Sequence[float], data: Dataset,
-                loss: str = "sparse_ce") -> pd.DataFrame:
-    """Full-set loss and accuracy of the models θα = (1 − α)·θ1 + α·θ2 on the line through two trained ones.
-
-    Every parameter array is mixed (all of θ, i.e. the flat parameter vectors); nothing is
-    re-trained. All α are evaluated at once: one batched call on the training set, one on the
-    test set. α = 0 gives θ1 and α = 1 gives θ2 exactly; α < 0 and α > 1 extrapolate.
-
-    Args:
-        model: the architecture shared by both endpoints.
-        start, end: θ1 and θ2, arrays in ``model.trainable_variables`` order.
-        alphas: the mixing coefficients.
-        data: the training and test sets the points are evaluated on (in full).
-        loss: the loss of :func:`hw1.lab.train.per_sample_loss` ("sparse_ce" for classifiers).
-
-    Returns:
-        One row per α: ``alpha, train_loss, train_acc, test_loss, test_acc`` (mean loss in nats
-        for cross-entropy; accuracy as a fraction).
-
-    Example:
-        >>> interpolate(model, w_small_batch, w_large_batch, np.linspace(-1, 2, 31), mnist)  # doctest: +SKIP
-    """
-    alphas = np.asarray(alphas, dtype=np.float64)
-    stacked = interpolation_points(start, end, alphas)
-    evaluate = evaluator(model, loss)
-    train_loss, train_acc = evaluate(stacked, data.x_train, data.y_train)
-    test_loss, test_acc = evaluate(stacked, data.x_test, data.y_test)
-    import pandas as pd
-
-    return pd.DataFrame({"alpha": alphas, "train_loss": train_loss, "train_acc": train_acc,
-                         "test_loss": test_loss, "test_acc": test_acc})
-
 
 def interpolation_points(start: Weights, end: Weights, alphas: Sequence[float]) -> list[np.ndarray]:
     """θα = (1 − α)·θ1 + α·θ2 for every α, stacked along a leading run axis (mixed in float64)."""
@@ -102,17 +67,6 @@ def input_jacobian_norms(model: keras.Model, weights: Weights, x: np.ndarray, *,
                            for i in range(0, len(x), JACOBIAN_CHUNK)]).astype(np.float64)
 
 
-def input_jacobian_norm(model: keras.Model, weights: Weights, x: np.ndarray) -> float:
-    """Sensitivity (Novak et al. 2018): ‖∂ softmax(f(x)) / ∂x‖_F averaged over the samples ``x``.
-
-    Units: probability per unit of input. See :func:`input_jacobian_norms` for one value per sample.
-
-    Example:
-        >>> input_jacobian_norm(model, weights, mnist.x_test)   # doctest: +SKIP
-    """
-    return float(np.mean(input_jacobian_norms(model, weights, x)))
-
-
 # ---------------------------------------------------------------- sharpness
 
 @per_model
@@ -126,41 +80,20 @@ def _loss_and_gradient_sums(model: keras.Model, loss: str) -> tf.types.experimen
     return tf.function(lambda w, x, y: map_runs(lambda ww: one_run(list(ww), x, y), w), reduce_retracing=True)
 
 
-def sharpness(model: keras.Model, weights: Weights, x: np.ndarray, y: np.ndarray, loss: str = "sparse_ce",
-              epsilon: float = 1e-3, steps: int = 20, starts: int = 1, seed: int = 0) -> float:
-    """ε-sharpness (Keskar et al. 2017) of the mean loss L over ``(x, y)`` at θ = ``weights``, in percent:
+def sharpness_on_batches(model: keras.Model, weights: Weights, batches: Batches, loss: str = "sparse_ce",
+                         epsilon: float = 1e-3, steps: int = 20, starts: int = 1, seed: int = 0) -> float:
+    """ε-sharpness (Keskar et al. 2017) of the mean loss L over every chunk of ``batches`` at θ = ``weights``, in %:
 
         100 · (max over the box |Δθᵢ| ≤ ε(|θᵢ| + 1) of L(θ + Δθ) − L(θ)) / (1 + L(θ)),
 
-    over ALL parameters (Keskar's full-space variant, A = I). The maximum is searched by
-    projected sign-gradient ascent with full-set gradients: each step moves every coordinate by
-    its box half-width ε(|θᵢ| + 1) in the direction of its gradient's sign, then clips back into
-    the box (from Δθ = 0 the first step goes to the corner that maximizes the linearized loss).
-    It starts from Δθ = 0 and from ``starts − 1`` random points of the box, all run together as
-    one batched graph. The largest loss seen at any iterate is taken as the maximum, a lower
-    bound of the true one. Since Δθ = 0 is seen, the result is ≥ 0, and exactly 0 for ε = 0.
-
-    Args:
-        model: the architecture; ``weights``: θ, arrays in ``model.trainable_variables`` order.
-        x, y: the set the loss is averaged over (the full training set, for Keskar's measure).
-        loss: "sparse_ce" or "mse".
-        epsilon: the box's relative half-width (Keskar et al. use 1e-3 and 5e-4).
-        steps: ascent steps per start (on MNIST MLPs the maximum settles within ~20).
-        starts: number of starting points (≥ 1); ``seed`` seeds the random ones.
-
-    Returns:
-        The sharpness in percent of (1 + L).
-
-    Example:
-        >>> sharpness(model, weights, mnist.x_train, mnist.y_train, epsilon=1e-3)   # doctest: +SKIP
+    over ALL parameters (Keskar's full-space variant, A = I); what :func:`hw1.sharpness` computes. The maximum is
+    searched by projected sign-gradient ascent with full-set gradients: each step moves every coordinate by its box
+    half-width ε(|θᵢ| + 1) in the direction of its gradient's sign, then clips back into the box (from Δθ = 0 the
+    first step goes to the corner that maximizes the linearized loss). It starts from Δθ = 0 and from
+    ``starts − 1`` random points of the box (seeded by ``seed``), all run together as one batched graph. The
+    largest loss seen at any iterate is taken as the maximum, a lower bound of the true one. Since Δθ = 0 is seen,
+    the result is ≥ 0, and exactly 0 for ε = 0.
     """
-    return sharpness_on_batches(model, weights, array_batches(x, y), loss, epsilon=epsilon, steps=steps,
-                                starts=starts, seed=seed)
-
-
-def sharpness_on_batches(model: keras.Model, weights: Weights, batches: Batches, loss: str = "sparse_ce",
-                         epsilon: float = 1e-3, steps: int = 20, starts: int = 1, seed: int = 0) -> float:
-    """:func:`sharpness` of the mean loss over every chunk of ``batches`` (see :func:`hw1.measure.hessian.array_batches`)."""
     if not (np.isfinite(epsilon) and epsilon >= 0):
         raise ValueError(f"epsilon={epsilon!r} must be a non-negative number")
     if steps < 0 or starts < 1:
@@ -174,18 +107,15 @@ def sharpness_on_batches(model: keras.Model, weights: Weights, batches: Batches,
 
     def loss_and_gradient(delta: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         stacked = [tf.constant(t + d, dtype) for t, d in zip(theta, delta)]
-        total, grads, count = np.zeros(starts), [np.zeros_like(d) for d in delta], 0
-        for x, y in batches():
-            x = tf.cast(x, dtype)
-            y = tf.cast(y, dtype) if loss == "mse" else tf.cast(y, tf.int32)
-            chunk_total, chunk_grads = fn(stacked, x, y)
-            total += chunk_total.numpy()
-            grads = [g + c.numpy() for g, c in zip(grads, chunk_grads)]
-            count += int(x.shape[0])
+        def sums(x: np.ndarray, y: np.ndarray) -> list[tf.Tensor]:
+            total, grads = fn(stacked, tf.cast(x, dtype), labels_as(y, loss, dtype))
+            return [total, *grads]
+
+        total, *grads = chunk_means(sums, batches())
         if not np.all(np.isfinite(total)):  # max() would skip a NaN and report the box as flat
             raise ValueError(f"the loss is not finite inside the box epsilon={epsilon:g} (an overflow in {dtype}); "
                              "use a smaller epsilon or dtype='float64'")
-        return total / count, grads
+        return total, grads
 
     values, grads = loss_and_gradient(delta)
     base, best = values[0], values.max()

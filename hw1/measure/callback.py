@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from hw1.measure.adapt import check_argument, check_backend
+from hw1.measure.checks import check_argument, check_backend
 from hw1.measure.operator import Curvature
 
 __all__ = ["CurvatureCallback", "MEASURES"]

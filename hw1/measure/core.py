@@ -9,13 +9,15 @@ list of arrays in ``model.trainable_variables`` order. This module is that view,
 - :func:`stack` / :func:`unstack`: many runs' weights with a leading run axis, and back;
 - :func:`flatten` / :func:`unflatten`: one flat parameter vector, and back;
 - :func:`map_runs`: a function of one θ applied to every run of stacked weights;
+- :func:`chunk_means`: THE full-set reduction: per-chunk sums added up over the chunks, divided once by the
+  number of samples (every full-data value of hw1 is one);
 - :class:`Evaluator`: full-set loss, accuracy and ‖∇L‖ of many parameter vectors, chunked.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import keras
 import numpy as np
@@ -76,6 +78,33 @@ def unflatten(vector: ArrayLike, like: keras.Model | Sequence[ArrayLike]) -> lis
 def n_params(model: keras.Model) -> int:
     """Number of trainable parameters."""
     return int(sum(np.prod(v.shape) for v in model.trainable_variables))
+
+
+# ---------------------------------------------------------------- the one full-set reduction
+
+def chunk_means(sums: Callable[[Any, Any], Sequence[Any]], chunks: Iterable[tuple[Any, Any]]) -> list[np.ndarray]:
+    """The full-set means of per-chunk sums: ``sums(x, y)`` of every chunk, added up in float64, divided by the
+    number of samples once.
+
+    ``sums`` returns a sequence of values (tensors or arrays; scalars or any shape) that are SUMS over the chunk's
+    samples; the result holds their means over all samples, in the same order. Memory is one chunk's.
+
+    Raises:
+        ValueError: the chunks hold no sample.
+    """
+    totals, count = None, 0
+    for x, y in chunks:
+        parts = [np.asarray(part, dtype=np.float64) for part in sums(x, y)]
+        totals = parts if totals is None else [t + p for t, p in zip(totals, parts)]
+        count += int(x.shape[0])
+    if not count:
+        raise ValueError("the data have no samples")
+    return [t / count for t in totals]
+
+
+def slices(x: ArrayLike, y: ArrayLike, size: int) -> Iterable[tuple[ArrayLike, ArrayLike]]:
+    """``(x, y)`` in chunks of ``size`` samples (the last one shorter)."""
+    return ((x[i:i + size], y[i:i + size]) for i in range(0, int(x.shape[0]), size))
 
 
 # ---------------------------------------------------------------- the model as a function of θ
@@ -194,34 +223,34 @@ class Evaluator:
                  y: ArrayLike) -> tuple[list[tf.Tensor], tf.Tensor, tf.Tensor]:
         return [tf.cast(w, self.dtype) for w in stacked], tf.cast(x, self.dtype), labels_as(y, self.loss, self.dtype)
 
-    def __call__(self, stacked: Sequence[ArrayLike], x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-        """Mean loss and accuracy (NaN for regression) of each run on the full set ``(x, y)``.
+    def sums(self, stacked: Sequence[ArrayLike], x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """Summed loss and number of correct predictions of each run on the samples ``(x, y)`` (one chunk).
 
-        Runs go through :data:`RUN_CHUNK` at a time and samples :data:`EVAL_CHUNK` at a time, so
-        memory stays bounded however many parameter vectors and samples there are.
+        Runs go through :data:`RUN_CHUNK` at a time, so memory stays bounded however many parameter vectors there are.
         """
         stacked, x, y = self._tensors(stacked, x, y)
-        n, runs = int(x.shape[0]), int(stacked[0].shape[0])
+        runs = int(stacked[0].shape[0])
         loss_sum, correct = np.zeros(runs), np.zeros(runs)
         for first in range(0, runs, RUN_CHUNK):
             group = [w[first:first + RUN_CHUNK] for w in stacked] if runs > RUN_CHUNK else stacked
-            for start in range(0, n, EVAL_CHUNK):
-                chunk_loss, chunk_correct = self._sums(group, x[start:start + EVAL_CHUNK], y[start:start + EVAL_CHUNK])
-                loss_sum[first:first + RUN_CHUNK] += chunk_loss.numpy()
-                correct[first:first + RUN_CHUNK] += chunk_correct.numpy()
-        acc = correct / n if self.loss != "mse" else np.full_like(correct, np.nan)
-        return loss_sum / n, acc
+            chunk_loss, chunk_correct = self._sums(group, x, y)
+            loss_sum[first:first + RUN_CHUNK] = chunk_loss.numpy()
+            correct[first:first + RUN_CHUNK] = chunk_correct.numpy()
+        return loss_sum, correct
 
-    def grad_norm(self, stacked: Sequence[ArrayLike], x: ArrayLike, y: ArrayLike) -> np.ndarray:
+    def __call__(self, stacked: Sequence[ArrayLike], x: ArrayLike, y: ArrayLike,
+                 batch_size: int = EVAL_CHUNK) -> tuple[np.ndarray, np.ndarray]:
+        """Mean loss and accuracy (NaN for regression) of each run on the full set ``(x, y)``, ``batch_size``
+        samples at a time (:func:`chunk_means`)."""
+        loss, acc = chunk_means(lambda xs, ys: self.sums(stacked, xs, ys), slices(x, y, batch_size))
+        return loss, (acc if self.loss != "mse" else np.full_like(acc, np.nan))
+
+    def grad_norm(self, stacked: Sequence[ArrayLike], x: ArrayLike, y: ArrayLike,
+                  batch_size: int = EVAL_CHUNK) -> np.ndarray:
         """‖∇θ L‖₂ of each run, L the mean loss over the full set, over all trainable parameters."""
         stacked, x, y = self._tensors(stacked, x, y)
-        n = int(x.shape[0])
-        total = None
-        for start in range(0, n, EVAL_CHUNK):
-            g = self._grads(stacked, x[start:start + EVAL_CHUNK], y[start:start + EVAL_CHUNK])
-            g = [t.numpy().astype(np.float64) for t in g]
-            total = g if total is None else [a + b for a, b in zip(total, g)]
-        return np.sqrt(sum(np.sum((t / n) ** 2, axis=tuple(range(1, t.ndim))) for t in total))
+        grads = chunk_means(lambda xs, ys: self._grads(stacked, xs, ys), slices(x, y, batch_size))
+        return np.sqrt(sum(np.sum(g ** 2, axis=tuple(range(1, g.ndim))) for g in grads))
 
 
 @per_model

@@ -6,17 +6,18 @@ exactly :func:`hw1.measure.core.loss_fn`. Weights are given as a list of arrays 
 ``model.trainable_variables`` order (what :func:`hw1.lab.train.train` returns).
 
 - :func:`flatten` / :func:`unflatten`: one vector of all parameters and back, exactly.
-- :func:`exact_hessian`: the full n×n matrix ∂²L/∂θ∂θ, by a nested ``GradientTape``
-  and a vectorized ``jacobian`` of the gradient, compiled once per (model, loss).
-- :func:`hessian_eigenvalues`: ``numpy.linalg.eigvalsh`` of the symmetrized Hessian.
+- :func:`loss_gradient_hessian`: the loss, its gradient and the full n×n matrix ∂²L/∂θ∂θ, by a nested
+  ``GradientTape`` and a vectorized ``jacobian`` of the gradient, compiled once per (model, loss)
+  (:func:`hw1.exact_hessian` on it).
+- :func:`symmetric_eigenvalues`: ``numpy.linalg.eigvalsh`` of the symmetrized Hessian.
 - :func:`hessian_vector_product`: H·v by double back-propagation, never forming H
   (for models too large for the full matrix).
 - :func:`hvp_operator`: the same product as a function ``v ↦ H·v`` summed over chunks of
   data (arrays or any iterable of batches), in the model's dtype or float64; what
   :mod:`hw1.measure.spectrum` (Lanczos, Hutchinson, SLQ) and the public API run on.
 - :func:`top_hessian_eigenvalue`: the largest eigenvalue by Lanczos on H·v, to a stated tolerance.
-- :func:`minimal_ratio`: the share of eigenvalues greater than a tolerance;
-  :func:`curvature_at`: loss, ‖∇L‖ and the spectrum's summary at one point.
+- :func:`curvature_at`: loss, ‖∇L‖ and the spectrum's summary (:func:`spectrum_summary`: the minimal ratio and
+  the other counts of :func:`hw1.measure.critical_points.spectrum_counts`) at one point.
 
 Use float64 (``fc_net(..., dtype="float64")``, or ``dtype="float64"`` where offered) when
 "zero" matters: the rounding error of an eigenvalue is up to ~n·ε·max|λ|, ε = 2.2e-16
@@ -32,7 +33,8 @@ import numpy as np
 import tensorflow as tf
 
 from hw1.measure import spectrum
-from hw1.measure.core import EVAL_CHUNK, ArrayLike, flatten, loss_fn, n_params, per_model, unflatten  # noqa: F401
+from hw1.measure.core import (EVAL_CHUNK, ArrayLike, chunk_means, flatten, labels_as, loss_fn, n_params,  # noqa: F401
+                              per_model, unflatten)
 from hw1.measure.critical_points import spectrum_counts
 
 Batches = Callable[[], Iterable[tuple[ArrayLike, ArrayLike]]]  # a fresh pass over the data at every call
@@ -91,9 +93,7 @@ class _Curvature:
 
     def batch(self, x: ArrayLike, y: ArrayLike) -> tuple[tf.Tensor, tf.Tensor]:
         """One chunk of data as the compiled functions want it."""
-        if self.loss == "mse":
-            return tf.cast(x, self.dtype), tf.cast(y, self.dtype)
-        return tf.cast(x, self.dtype), tf.cast(y, tf.int32)
+        return tf.cast(x, self.dtype), labels_as(y, self.loss, self.dtype)
 
     def theta(self, weights: Sequence[ArrayLike] | ArrayLike) -> tf.Tensor:
         theta = weights if isinstance(weights, np.ndarray) and weights.ndim == 1 else flatten(weights)
@@ -114,8 +114,14 @@ class _Curvature:
         theta = weights if isinstance(weights, np.ndarray) and weights.ndim == 1 else flatten(weights)
         if theta.size != sum(self.sizes):
             raise ValueError(f"weights have {theta.size} parameters; the model has {sum(self.sizes)}")
-        y = tf.constant(np.asarray(y), self.dtype) if self.loss == "mse" else tf.constant(np.asarray(y), tf.int32)
-        return tf.constant(theta, self.dtype), tf.constant(np.asarray(x), self.dtype), y
+        return tf.constant(theta, self.dtype), tf.constant(np.asarray(x), self.dtype), labels_as(np.asarray(y), self.loss,
+                                                                                             self.dtype)
+
+
+def _pairs(ops: _Curvature, batches: Batches) -> Iterable[tuple[tf.Tensor, tf.Tensor]]:
+    """The non-empty chunks of one pass, as the compiled functions take them (the chunk means are weighted by
+    their sample counts, then reduced by :func:`hw1.measure.core.chunk_means`)."""
+    return ((x, y) for _, x, y in ops.chunks(batches))
 
 
 @per_model  # compiled once per (model, loss), kept with the model
@@ -203,10 +209,7 @@ def hvp_operator(model: keras.Model, weights: Sequence[ArrayLike], batches: Batc
 
     def matvec(vector: np.ndarray) -> np.ndarray:
         v = tf.constant(np.asarray(vector).reshape(-1), ops.dtype)
-        product = np.zeros(int(theta.shape[0]))
-        for count, x, y in ops.chunks(batches):
-            product += (count / total) * ops.hvp(theta, v, x, y).numpy()
-        return product
+        return chunk_means(lambda x, y: [int(x.shape[0]) * ops.hvp(theta, v, x, y).numpy()], _pairs(ops, batches))[0]
 
     return matvec, int(theta.shape[0])
 
@@ -216,15 +219,9 @@ def loss_and_gradient(model: keras.Model, weights: Sequence[ArrayLike], batches:
     """The full-set mean loss and its gradient (flat, float64), summed over the chunks of ``batches``."""
     ops = _curvature(in_dtype(model, dtype), loss)
     theta = ops.theta(weights)
-    value, grad, total = 0.0, np.zeros(int(theta.shape[0])), 0
-    for count, x, y in ops.chunks(batches):
-        chunk_value, chunk_grad = ops.value_and_gradient(theta, x, y)
-        value += count * float(chunk_value.numpy())
-        grad += count * chunk_grad.numpy().astype(np.float64)
-        total += count
-    if total == 0:
-        raise ValueError("the data have no samples")
-    return value / total, grad / total
+    value, grad = chunk_means(lambda x, y: [int(x.shape[0]) * np.asarray(part, np.float64) for part in
+                                            ops.value_and_gradient(theta, x, y)], _pairs(ops, batches))
+    return float(value), grad
 
 
 def batched_loss_gradient_hessian(model: keras.Model, weights: Sequence[ArrayLike], batches: Batches, loss: str,
@@ -232,35 +229,12 @@ def batched_loss_gradient_hessian(model: keras.Model, weights: Sequence[ArrayLik
     """:func:`loss_gradient_hessian` summed over the chunks of ``batches`` (float64 arrays)."""
     ops = _curvature(in_dtype(model, dtype), loss)
     theta = ops.theta(weights)
-    n = int(theta.shape[0])
-    value, grad, hessian, total = 0.0, np.zeros(n), np.zeros((n, n)), 0
-    for count, x, y in ops.chunks(batches):
-        v, g, h = ops.hessian(theta, x, y)
-        value += count * float(v.numpy())
-        grad += count * g.numpy().astype(np.float64)
-        hessian += count * h.numpy().astype(np.float64)
-        total += count
-    if total == 0:
-        raise ValueError("the data have no samples")
-    return value / total, grad / total, hessian / total
+    value, grad, hessian = chunk_means(lambda x, y: [int(x.shape[0]) * np.asarray(part, np.float64) for part in
+                                                     ops.hessian(theta, x, y)], _pairs(ops, batches))
+    return float(value), grad, hessian
 
 
-# ---------------------------------------------------------------- public measurements
-
-def exact_hessian(model: keras.Model, weights: Sequence[ArrayLike], x: ArrayLike, y: ArrayLike,
-                  loss: str) -> np.ndarray:
-    """The full Hessian ∂²L/∂θ² (n_params × n_params, float64) of the mean loss on ``(x, y)``.
-
-    θ is every trainable parameter, in :func:`flatten` order. The matrix is returned as
-    computed (symmetric up to rounding); :func:`hessian_eigenvalues` symmetrizes it.
-    The first call for a (model, loss) compiles the graph (~1 s); later calls reuse it
-    (float32: ~30 ms for 481 parameters on 256 points; float64 is 2-4× slower on CPU).
-
-    Example:
-        >>> H = exact_hessian(model, weights, x, y, "mse")     # doctest: +SKIP
-    """
-    return loss_gradient_hessian(model, weights, x, y, loss)[2]
-
+# ---------------------------------------------------------------- measurements
 
 def loss_gradient_hessian(model: keras.Model, weights: Sequence[ArrayLike], x: ArrayLike, y: ArrayLike,
                           loss: str) -> tuple[float, np.ndarray, np.ndarray]:
@@ -271,7 +245,7 @@ def loss_gradient_hessian(model: keras.Model, weights: Sequence[ArrayLike], x: A
 SERIAL_EIGVALSH = 1024  # up to this size eigvalsh runs on one BLAS thread (beside TensorFlow's it was 20× faster)
 
 
-def hessian_eigenvalues(hessian: np.ndarray) -> np.ndarray:
+def symmetric_eigenvalues(hessian: np.ndarray) -> np.ndarray:
     """Eigenvalues (ascending) of the symmetrized matrix ½(H + Hᵀ), by ``numpy.linalg.eigvalsh``.
 
     Matrices up to :data:`SERIAL_EIGVALSH` rows are decomposed on one BLAS thread: for them, the
@@ -344,16 +318,6 @@ def top_hessian_eigenvalue(model: keras.Model, weights: Sequence[ArrayLike], x: 
     return float(values[0])
 
 
-def minimal_ratio(eigenvalues: ArrayLike, tol: float) -> float:
-    """Minimal ratio: the share of Hessian eigenvalues greater than ``tol`` (1 at a strict minimum).
-
-    Example:
-        >>> minimal_ratio([-1.0, 0.0, 1e-12, 2.0], tol=1e-9)
-        0.25
-    """
-    return spectrum_counts(eigenvalues, tol)["minimal_ratio"]
-
-
 def spectrum_summary(eigenvalues: ArrayLike, tol: float) -> dict[str, float | int]:
     """The counts of :func:`hw1.measure.critical_points.spectrum_counts` (``minimal_ratio``, ``n_positive``, ``n_negative``,
     ``n_flat``, ``positive_share``) and ``min_eig``, ``max_eig`` of one spectrum."""
@@ -371,6 +335,6 @@ def curvature_at(model: keras.Model, weights: Sequence[ArrayLike], x: ArrayLike,
         (‖∇L‖₂ over all parameters) and the :func:`spectrum_summary` entries; ``eigenvalues`` ascending.
     """
     value, grad, matrix = loss_gradient_hessian(model, weights, x, y, loss)
-    eigenvalues = hessian_eigenvalues(matrix)
+    eigenvalues = symmetric_eigenvalues(matrix)
     return {"loss": value, "grad_norm": float(np.linalg.norm(grad)), **spectrum_summary(eigenvalues, tol)}, eigenvalues
 

@@ -34,7 +34,8 @@ import numpy as np
 import tensorflow as tf
 
 from hw1.measure import krylov, spectrum
-from hw1.measure.adapt import DTYPES, check_argument, check_backend, make_problem, resolve_loss
+from hw1.measure.adapt import make_problem, resolve_loss
+from hw1.measure.checks import DTYPES, check_argument, check_backend
 from hw1.measure.core import labels_as
 from hw1.measure.graphs import graphs as _graphs
 from hw1.measure.hessian import array_batches, in_dtype

@@ -141,7 +141,7 @@ def barrier(curve: pd.DataFrame, e1: pd.Series, e2: pd.Series) -> tuple[float, f
     return nats, points, peak
 
 
-def curvature(curve: pd.DataFrame, alpha: float) -> tuple[float, bool]:
+def line_curvature(curve: pd.DataFrame, alpha: float) -> tuple[float, bool]:
     """Second difference of the training loss at ``alpha`` along the line (nats per unit α²), and whether
     ``alpha`` is a minimum along the line (both neighbours higher)."""
     alphas, loss = curve["alpha"].to_numpy(), curve["train_loss"].to_numpy()
@@ -185,7 +185,7 @@ def comment(run: ResultsFolder) -> list[Note | Table]:
                           f"have {num(e1['test_loss'])} (θ1) and {num(e2['test_loss'])} (θ2), test accuracy "
                           f"{pct(e1['test_acc'])} and {pct(e2['test_acc'])}."))
         notes.append(Note(f"{name}: {barrier_text(*barrier(curve, e1, e2), e1, e2)}."))
-        (k1, min1), (k2, min2) = curvature(curve, 0.0), curvature(curve, 1.0)
+        (k1, min1), (k2, min2) = line_curvature(curve, 0.0), line_curvature(curve, 1.0)
         if min1 and min2:
             valley = (f"along the line the training loss curves by {num(k1)} at θ1 and {num(k2)} at θ2 (second "
                       f"difference, nats per unit α²): on this one line the loss curves more at the {second if k2 > k1 else first} "
