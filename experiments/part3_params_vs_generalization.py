@@ -60,13 +60,13 @@ def main(argv: list[str] | None = None) -> None:
     widths, seeds = sorted(s["widths"]), train.run_seeds(run.seed, s["runs"])
     s.update(dataset=dataset.describe(), architecture=models.fc_architecture(["w"], inputs, classes),
              activation="relu", optimizer="adam", loss="sparse_ce", seeds=seeds)
-    config = train.TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], learning_rate=s["learning_rate"],
-                               stop_train_loss=s["target_loss"])
+    config = train.TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], learning_rate=s["learning_rate"])
 
     # ---------------------------------------------------------------- Train: every seed of one width at once
     def fit(width: int) -> dict:
         build = lambda: models.fc_net([width], dataset.input_shape, classes)  # noqa: E731
-        result = train.train(build, dataset, config, seeds=seeds, progress=run.progress, label=f"width {width}")
+        result = train.train(build, dataset, config, seeds=seeds, callbacks=[train.StopAt(train_loss=s["target_loss"])],
+                             progress=run.progress, label=f"width {width}")
         runs = result.final["run"]
         final = result.final.assign(seed=[seeds[r] for r in runs], diverged=[result.diverged[r] for r in runs],
                                     reached=[result.stopped[r] is not None for r in runs])
