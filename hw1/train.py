@@ -185,6 +185,7 @@ class Loop:
         self.stopped: list[int | None] = [None] * self.runs
         self.frozen: dict[int, list[np.ndarray]] = {}
         self.stop_training = False
+        self._diverged = np.zeros(self.runs, bool)
 
     # -- for callbacks
     def weights(self) -> list[Weights]:
@@ -193,7 +194,7 @@ class Loop:
 
     def training(self, run: int) -> bool:
         """Whether ``run`` is still trained: neither diverged nor stopped."""
-        return run not in self.frozen and not bool(self.compiled.diverged[run])
+        return run not in self.frozen and not self._diverged[run]
 
     def stop_runs(self, runs: Sequence[int], epoch: int) -> None:
         """Freeze ``runs`` at ``epoch``: their weights and history end here; the others go on."""
@@ -241,6 +242,7 @@ class Loop:
         """Evaluate if due, call the callbacks; whether the training ends here."""
         evaluated = epoch % self.eval_every == 0 or epoch == self.epochs
         logs = self._evaluate(epoch) if evaluated else None
+        self._diverged = self.compiled.diverged.numpy()
         history += logs or []
         for cb in self.callbacks:
             cb.on_epoch_end(self, epoch, logs)
@@ -251,6 +253,13 @@ class Loop:
         return min([self.epochs] + [(epoch // k + 1) * k for k in every])
 
     def run(self) -> TrainResult:
+        self.compiled.in_use = True
+        try:
+            return self._run()
+        finally:
+            self.compiled.in_use = False
+
+    def _run(self) -> TrainResult:
         for cb in self.callbacks:
             cb.on_train_begin(self)
         history: list[dict[str, float]] = []

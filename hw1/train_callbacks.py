@@ -67,6 +67,10 @@ class StopAt(Callback):
             raise ValueError("StopAt needs train_loss or train_acc")
         self.train_loss, self.train_acc = train_loss, train_acc
 
+    def on_train_begin(self, loop: "Loop") -> None:
+        if self.train_acc is not None and loop.config.loss == "mse":
+            raise ValueError("StopAt(train_acc=…) needs a classifier; loss='mse' has no accuracy")
+
     def on_epoch_end(self, loop: "Loop", epoch: int, logs: Logs | None) -> None:
         if logs is None:
             return

@@ -229,7 +229,7 @@ class CompiledLoop:
 
     def __init__(self, model: keras.Model, config: TrainConfig, runs: int, full_batch: bool, record: bool) -> None:
         self.model, self.loss, self.objective, self.runs = model, config.loss, config.objective, runs
-        self.full_batch, self.record = full_batch, record
+        self.full_batch, self.record, self.in_use = full_batch, record, False
         self.dtype = model.trainable_variables[0].dtype
         self.variables = [tf.Variable(tf.zeros([runs, *v.shape], self.dtype)) for v in model.trainable_variables]
         self.optimizer = _Optimizer(config, self.variables)
@@ -354,9 +354,10 @@ def compiled_loop(model: keras.Model, config: TrainConfig, runs: int, full_batch
     """The compiled loop for ``runs`` runs of ``model``'s architecture, traced once and shared by every
     training of that shape and graph kind; the :data:`SHARED_LOOPS` most recent are kept."""
     key = (_architecture(model), runs, full_batch, record, config.graph_kind)
-    loop = _LOOPS.pop(key, None)
-    if loop is None:
-        loop = CompiledLoop(model, config, runs, full_batch, record)
+    loop = _LOOPS.get(key)
+    if loop is not None and loop.in_use:  # a training inside a training (a callback's): its own loop
+        return CompiledLoop(model, config, runs, full_batch, record)
+    loop = _LOOPS.pop(key, None) or CompiledLoop(model, config, runs, full_batch, record)
     _LOOPS[key] = loop
     while len(_LOOPS) > SHARED_LOOPS:
         _LOOPS.popitem(last=False)

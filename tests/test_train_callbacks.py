@@ -157,6 +157,23 @@ def test_one_compiled_loop_serves_trainings_of_one_shape(tiny):
             np.testing.assert_array_equal(u, v)
 
 
+def test_a_training_inside_a_training_of_the_same_shape_leaves_it_alone(tiny):
+    """A callback that trains a model of the same shape mid-training gets a loop of its own."""
+    config = train.TrainConfig(epochs=6, learning_rate=0.05, batch_size=8, loss="mse")
+
+    class Inner(train.Callback):
+        def on_epoch_end(self, loop, epoch, logs):
+            if epoch == 3:
+                self.inner = train.train(build_tiny, tiny, config, seeds=[9])
+
+    inner = Inner()
+    nested = train.train(build_tiny, tiny, config, seeds=[4], callbacks=[inner])
+    plain = train.train(build_tiny, tiny, config, seeds=[4])
+    alone = train.train(build_tiny, tiny, config, seeds=[9])
+    for result, reference in ((nested, plain), (inner.inner, alone)):
+        np.testing.assert_array_equal(result.history.to_numpy(), reference.history.to_numpy())
+
+
 def test_models_of_other_shapes_or_kinds_get_their_own_loop(tiny):
     train_step.release_compiled()
     config = train.TrainConfig(epochs=1, loss="mse")
@@ -206,6 +223,12 @@ def test_training_leaves_the_global_generators_alone(tiny):
 def test_callback_validation(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_an_accuracy_rule_needs_a_classifier(tiny):
+    with pytest.raises(ValueError, match="needs a classifier"):
+        train.train(build_tiny, tiny, train.TrainConfig(epochs=1, loss="mse"), seeds=[0],
+                    callbacks=[train.StopAt(train_acc=0.9)])
 
 
 def test_eval_every_is_validated(tiny):
