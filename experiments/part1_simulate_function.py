@@ -82,14 +82,14 @@ def main(argv: list[str] | None = None) -> None:
     settings.update(functions=functions, function_labels=labels, optimizer="adam", loss="mse", batch_size="full",
                     activation="relu", seeds=seeds, initialization=INITIALIZATION, kink_domain=list(DOMAIN),
                     escape_fraction=ESCAPE)
-    config = train.TrainConfig(epochs=settings["epochs"], learning_rate=settings["learning_rate"], loss="mse",
-                               eval_every=settings["eval_every"])
+    config = train.TrainConfig(epochs=settings["epochs"], learning_rate=settings["learning_rate"], loss="mse")
 
     # ---------------------------------------------------------------- Train: the seeds of one depth together
     def fit(dataset, ws: list[int], label: str) -> dict:
         build = lambda: models.fc_net(ws)  # noqa: E731
         init = [models.spread_kinks(train.initial_weights(build, s), *DOMAIN, seed=s) for s in seeds]
-        result = train.train(build, dataset, config, seeds, init=init, progress=run.progress, label=label)
+        result = train.train(build, dataset, config, seeds, init=init, eval_every=settings["eval_every"],
+                             progress=run.progress, label=label)
         model, curves = build(), []
         for weights in result.weights:  # each run's fitted curve at the training inputs
             model.set_weights(weights)

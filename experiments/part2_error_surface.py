@@ -65,12 +65,12 @@ def main(argv: list[str] | None = None) -> None:
     model = build()
     s.update(dataset=dataset.describe(), **models.fc_settings(model), optimizer="adam", loss="sparse_ce",
              direction_seeds=[run.seed, run.seed + 1])
-    config = train.TrainConfig(epochs=s["epochs"], learning_rate=s["learning_rate"], batch_size=s["batch_size"],
-                               snapshot_every=1)
+    config = train.TrainConfig(epochs=s["epochs"], learning_rate=s["learning_rate"], batch_size=s["batch_size"])
 
     # ---------------------------------------------------------------- Train one model, recording every epoch
     def fit() -> dict:
-        result = train.train(build, dataset, config, [run.seed], progress=run.progress, label="training")
+        result = train.train(build, dataset, config, [run.seed], callbacks=[train.Snapshots(every=1)],
+                             progress=run.progress, label="training")
         return {"history": result.history, "path": [w for _, _, w in result.snapshots]}
 
     fitted = run.step("train", fit)

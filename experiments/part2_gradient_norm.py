@@ -39,12 +39,12 @@ def main(argv: list[str] | None = None) -> None:
     build = lambda: models.fc_net(settings["widths"])  # noqa: E731
     settings.update(function=data.FUNCTIONS["sinc"], function_label="sin(5πx)/(5πx)", loss="mse", optimizer="adam",
                     batch_size="full", **models.fc_settings(build()))
-    config = train.TrainConfig(epochs=settings["steps"], learning_rate=settings["learning_rate"], loss="mse",
-                               eval_every=settings["steps"], record_steps=True)
+    config = train.TrainConfig(epochs=settings["steps"], learning_rate=settings["learning_rate"], loss="mse")
 
     # ---------------------------------------------------------------- Train, recording every step
-    fitted = run.step("train", lambda: train.train(build, dataset, config, seeds=[run.seed], progress=run.progress,
-                                                   label="training").steps)
+    fitted = run.step("train", lambda: train.train(build, dataset, config, seeds=[run.seed],
+                                                   eval_every=settings["steps"], callbacks=[train.StepRecords()],
+                                                   progress=run.progress, label="training").steps)
     history = fitted[fitted["run"] == 0].rename(columns={"loss": "train_loss"})
     history = history[["step", "train_loss", "grad_norm", "diverged"]]
 

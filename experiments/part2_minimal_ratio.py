@@ -60,17 +60,18 @@ def main(argv: list[str] | None = None) -> None:
     seeds = train.run_seeds(run.seed, s["runs"])
     s.update(function=data.FUNCTIONS["sinc"], function_label="sin(5πx)/(5πx)", loss="mse", optimizer="adam",
              architecture=models.fc_architecture(s["widths"]), params=models.fc_param_count(s["widths"]), seeds=seeds)
-    fit = train.TrainConfig(epochs=s["loss_steps"], learning_rate=s["loss_learning_rate"], loss="mse",
-                            eval_every=s["loss_steps"], eval_grad_norm=True)
+    fit = train.TrainConfig(epochs=s["loss_steps"], learning_rate=s["loss_learning_rate"], loss="mse")
     walk = train.TrainConfig(epochs=s["grad_steps"], learning_rate=s["grad_learning_rate"], loss="mse",
-                             objective="grad_norm_sq", eval_every=s["check_every"], snapshot_every=s["check_every"],
-                             stop_grad_norm=s["grad_tol"])
+                             objective="grad_norm_sq")
+    walk_checks = [train.Snapshots(every=s["check_every"]), train.StopAtGradNorm(s["grad_tol"])]
 
     # ---------------------------------------------------------------- Train: the loss, then ‖∇L‖² (all runs at once)
     def descend(act: str) -> dict:
         build = lambda: models.fc_net(s["widths"], activation=act)  # noqa: E731  (trained in float32)
-        fitted = train.train(build, dataset, fit, seeds, progress=run.progress, label=f"{act}, MSE loss")
-        walked = train.train(build, dataset, walk, seeds, init=fitted.weights, progress=run.progress,
+        fitted = train.train(build, dataset, fit, seeds, eval_every=s["loss_steps"], eval_grad_norm=True,
+                             progress=run.progress, label=f"{act}, MSE loss")
+        walked = train.train(build, dataset, walk, seeds, init=fitted.weights, eval_every=s["check_every"],
+                             callbacks=walk_checks, progress=run.progress,
                              label=f"{act}, ‖∇L‖²")
         stop = list(enumerate(cp.stopping_epochs(walked.history, s["grad_tol"]).tolist()))
         snapshots = {(r, e): w for r, e, w in walked.snapshots}

@@ -65,12 +65,13 @@ def main(argv: list[str] | None = None) -> None:
              layer_params=int(sum(model.trainable_variables[i].shape.num_elements() for i in layer)),
              optimizer="adam", loss="sparse_ce", seeds=train.run_seeds(run.seed, s["runs"]),
              reduction="PCA (scikit-learn), 2 components")
-    config = train.TrainConfig(epochs=s["epochs"], learning_rate=s["learning_rate"], batch_size=s["batch_size"],
-                               eval_every=s["snapshot_every"], snapshot_every=s["snapshot_every"])
+    config = train.TrainConfig(epochs=s["epochs"], learning_rate=s["learning_rate"], batch_size=s["batch_size"])
 
     # ---------------------------------------------------------------- Train all runs at once, recording weights
     def fit() -> dict:
-        result = train.train(build, dataset, config, s["seeds"], progress=run.progress, label=f"{s['runs']} runs")
+        result = train.train(build, dataset, config, s["seeds"], eval_every=s["snapshot_every"],
+                             callbacks=[train.Snapshots(every=s["snapshot_every"])], progress=run.progress,
+                             label=f"{s['runs']} runs")
         ordered = sorted(result.snapshots, key=lambda snapshot: snapshot[:2])  # by run, then epoch
         return {"history": result.history, "diverged": result.diverged, "snapshots": [w for _, _, w in ordered],
                 "keys": pd.DataFrame([(r, e) for r, e, _ in ordered], columns=["run", "epoch"])}

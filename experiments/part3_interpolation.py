@@ -78,10 +78,9 @@ def main(argv: list[str] | None = None) -> None:
 
     # ---------------------------------------------------------------- Train every endpoint (fresh model and optimizer)
     def endpoint(batch_size: int, learning_rate: float, seed: int) -> dict:
-        config = train.TrainConfig(epochs=s["epochs"], batch_size=batch_size, learning_rate=learning_rate,
-                                   eval_every=s["epochs"])
-        result = train.train(build, dataset, config, [seed], progress=run.progress, label=f"batch {batch_size}, "
-                             f"lr {learning_rate:g}")
+        config = train.TrainConfig(epochs=s["epochs"], batch_size=batch_size, learning_rate=learning_rate)
+        result = train.train(build, dataset, config, [seed], eval_every=s["epochs"], progress=run.progress,
+                             label=f"batch {batch_size}, lr {learning_rate:g}")
         return {"final": result.final[METRICS].assign(diverged=result.diverged[0]), "weights": result.weights[0]}
 
     # ---------------------------------------------------------------- Interpolate θα = (1 − α)·θ1 + α·θ2

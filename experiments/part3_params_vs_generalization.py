@@ -86,13 +86,13 @@ def main(argv: list[str] | None = None) -> None:
              activation="relu", optimizer="adam", loss="sparse_ce", seeds=seeds)
     config = train.TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], learning_rate=s["learning_rate"],
                                schedule=s["schedule"], decay_epochs=tuple(s["decay_epochs"]),
-                               decay_factor=s["decay_factor"], stop_train_loss=s["target_loss"],
-                               stop_train_acc=s["target_acc"])
+                               decay_factor=s["decay_factor"])
 
     # ---------------------------------------------------------------- Train: every seed of one width at once
     def fit(width: int) -> dict:
         build = lambda: models.fc_net([width], dataset.input_shape, classes)  # noqa: E731
-        result = train.train(build, dataset, config, seeds=seeds, progress=run.progress, label=f"width {width}")
+        result = train.train(build, dataset, config, seeds=seeds, callbacks=[train.StopAt(train_loss=s["target_loss"], train_acc=s["target_acc"])],
+                             progress=run.progress, label=f"width {width}")
         runs = result.final["run"]
         final = result.final.assign(seed=[seeds[r] for r in runs], diverged=[result.diverged[r] for r in runs],
                                     reached=[result.stopped[r] is not None for r in runs])

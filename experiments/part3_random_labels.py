@@ -74,12 +74,13 @@ def main(argv: list[str] | None = None) -> None:
              **models.fc_settings(build()))
     config = train.TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], learning_rate=s["learning_rate"],
                                optimizer=s["optimizer"], momentum=s["momentum"], schedule=s["schedule"],
-                               decay_epochs=tuple(s["decay_epochs"]), decay_factor=s["decay_factor"],
-                               stop_train_acc=s["target_train_acc"])
+                               decay_epochs=tuple(s["decay_epochs"]), decay_factor=s["decay_factor"])
 
     # ---------------------------------------------------------------- Train until memorized (or the cap), then the twin
     def fit(ds, label: str) -> pd.DataFrame:
-        result = train.train(build, ds, config, seeds=[run.seed], progress=run.progress, label=label)
+        result = train.train(build, ds, config, seeds=[run.seed],
+                             callbacks=[train.StopAt(train_acc=s["target_train_acc"])], progress=run.progress,
+                             label=label)
         return result.history.assign(diverged=result.history["train_loss"].isna())  # NaN once diverged
 
     history = pd.concat([run.step("train", lambda: fit(noisy, "random labels")).assign(labels="random"),

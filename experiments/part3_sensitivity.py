@@ -100,9 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     def fit(batch_size: int, learning_rate: float) -> dict:
         per_epoch = -(-n_train // batch_size)
         config = train.TrainConfig(epochs=max(1, s["max_steps"] // per_epoch), batch_size=batch_size,
-                                   learning_rate=learning_rate, eval_every=max(1, -(-s["check_steps"] // per_epoch)),
-                                   stop_train_loss=s["target_loss"])
-        result = train.train(build, dataset, config, seeds, progress=run.progress,
+                                   learning_rate=learning_rate)
+        result = train.train(build, dataset, config, seeds, eval_every=max(1, -(-s["check_steps"] // per_epoch)),
+                             callbacks=[train.StopAt(train_loss=s["target_loss"])], progress=run.progress,
                              label=f"batch {batch_size}, lr {learning_rate:g}")
         rows = result.final[METRICS].assign(seed=seeds, epochs=result.final["epoch"], diverged=result.diverged,
                                             steps=result.final["epoch"] * per_epoch, **dict.fromkeys(MEASURES, np.nan),

@@ -117,9 +117,8 @@ def test_gradient_norm_minimization_lowers_the_gradient_by_orders_of_magnitude()
     y = 2.0 * x - 1.0 + 0.1 * np.random.default_rng(0).standard_normal(x.shape)
     data = Dataset("line", x.astype(np.float32), y.astype(np.float32), x[:0], y[:0], None)
     build = lambda: models.fc_net([], dtype="float64")  # noqa: E731
-    config = train.TrainConfig(epochs=1500, learning_rate=1e-2, loss="mse", objective="grad_norm_sq", eval_every=1500,
-                               eval_grad_norm=True)
-    walked = train.train(build, data, config, seeds=[0])
+    config = train.TrainConfig(epochs=1500, learning_rate=1e-2, loss="mse", objective="grad_norm_sq")
+    walked = train.train(build, data, config, seeds=[0], eval_every=1500, eval_grad_norm=True)
     start, end = walked.history["grad_norm"].to_numpy()
     assert end < 1e-4 * start
     assert end == pytest.approx(np.linalg.norm(_gradient(build(), hessian.flatten(walked.weights[0]),

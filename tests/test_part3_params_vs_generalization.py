@@ -79,9 +79,9 @@ def test_the_seed_column_names_the_run_that_trained_with_it(smoke, smoke_data):
 
     s = read_json(smoke / "settings.json")["settings"]
     width = min(s["widths"])
-    config = train.TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], learning_rate=s["learning_rate"],
-                               stop_train_loss=s["target_loss"])
-    alone = train.train(lambda: models.fc_net([width], (28, 28, 1), 10), smoke_data, config, seeds=[1]).final.iloc[0]
+    config = train.TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], learning_rate=s["learning_rate"])
+    alone = train.train(lambda: models.fc_net([width], (28, 28, 1), 10), smoke_data, config, seeds=[1],
+                        callbacks=[train.StopAt(train_loss=s["target_loss"])]).final.iloc[0]
     table = pd.read_csv(smoke / "models.csv")
     row = table[(table["width"] == width) & (table["seed"] == 1)].iloc[0]
     for metric in METRICS:

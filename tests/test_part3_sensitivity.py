@@ -206,10 +206,11 @@ def test_runs_trained_together_stop_on_their_own_and_stay_where_they_stopped():
 
     ds = data.load("mnist_bundled", limit=256, seed=0)
     build = lambda: models.fc_net([16], ds.input_shape, ds.num_classes)  # noqa: E731
-    ahead = train.train(build, ds, train.TrainConfig(epochs=100, batch_size=32, stop_train_loss=0.5), seeds=[0])
+    config = train.TrainConfig(epochs=100, batch_size=32)
+    ahead = train.train(build, ds, config, seeds=[0], callbacks=[train.StopAt(train_loss=0.5)])
     assert ahead.stopped[0] is not None
-    config = train.TrainConfig(epochs=100, batch_size=32, stop_train_loss=0.3)
-    both = train.train(build, ds, config, seeds=[0, 1], init=[ahead.weights[0], train.initial_weights(build, 1)])
+    both = train.train(build, ds, config, seeds=[0, 1], init=[ahead.weights[0], train.initial_weights(build, 1)],
+                       callbacks=[train.StopAt(train_loss=0.3)])
     first, second = both.stopped
     assert first is not None and second is not None and first < second
     last = both.history.groupby("run")["epoch"].max()

@@ -44,9 +44,8 @@ def test_recorded_gradient_norm_equals_finite_differences(tiny):
     w0 = train.initial_weights(build_tiny, seed=3)
     x, y = tiny.x_train.astype(np.float64), tiny.y_train.astype(np.float64)
     fd_norm = np.sqrt(sum(np.sum(g ** 2) for g in finite_difference_gradient(w0, x, y)))
-    config = train.TrainConfig(epochs=1, learning_rate=0.05, optimizer="sgd", loss="mse", record_steps=True,
-                               eval_grad_norm=True)
-    result = train.train(build_tiny, tiny, config, seeds=[3])
+    config = train.TrainConfig(epochs=1, learning_rate=0.05, optimizer="sgd", loss="mse")
+    result = train.train(build_tiny, tiny, config, seeds=[3], callbacks=[train.StepRecords()], eval_grad_norm=True)
     assert result.history["train_loss"].iloc[0] == pytest.approx(numpy_loss(w0, x, y), rel=1e-10)
     assert result.history["grad_norm"].iloc[0] == pytest.approx(fd_norm, rel=1e-6)
     assert result.steps["grad_norm"].iloc[0] == pytest.approx(fd_norm, rel=1e-6)
@@ -82,8 +81,8 @@ def test_optimizer_steps_equal_keras_optimizers(tiny, optimizer):
 
 def test_loop_lowers_the_loss():
     line = data.function_data("2 * x - 1", 32, n_test=8)
-    config = train.TrainConfig(epochs=300, learning_rate=1e-2, loss="mse", eval_every=100)
-    history = train.train(lambda: models.fc_net([16, 16]), line, config, seeds=[0]).history
+    config = train.TrainConfig(epochs=300, learning_rate=1e-2, loss="mse")
+    history = train.train(lambda: models.fc_net([16, 16]), line, config, seeds=[0], eval_every=100).history
     assert history["train_loss"].iloc[-1] < 0.01 * history["train_loss"].iloc[0]
     assert history["epoch"].tolist() == [0, 100, 200, 300]
     assert "test_loss" in history and "train_acc" not in history
@@ -125,8 +124,8 @@ def test_accuracy_is_the_full_set_accuracy():
 
 
 def test_divergence_is_recorded_not_raised(tiny):
-    config = train.TrainConfig(epochs=50, learning_rate=1e4, optimizer="sgd", loss="mse", eval_every=10)
-    result = train.train(lambda: models.fc_net([5, 4]), tiny, config, seeds=[0, 1])
+    config = train.TrainConfig(epochs=50, learning_rate=1e4, optimizer="sgd", loss="mse")
+    result = train.train(lambda: models.fc_net([5, 4]), tiny, config, seeds=[0, 1], eval_every=10)
     assert result.diverged == [True, True]
     assert result.history["train_loss"].iloc[-1] != result.history["train_loss"].iloc[-1]  # NaN
     assert result.history["epoch"].max() < 50  # stopped early: nothing left to train
@@ -134,11 +133,11 @@ def test_divergence_is_recorded_not_raised(tiny):
 
 def test_a_diverged_run_does_not_touch_its_neighbours(tiny):
     build = lambda: models.fc_net([5, 4])  # noqa: E731  (float32: huge weights overflow to inf)
-    config = train.TrainConfig(epochs=20, learning_rate=0.05, optimizer="sgd", loss="mse", eval_every=20)
+    config = train.TrainConfig(epochs=20, learning_rate=0.05, optimizer="sgd", loss="mse")
     w_ok = train.initial_weights(build, 0)
     w_bad = [w * 1e8 for w in w_ok]
-    both = train.train(build, tiny, config, seeds=[0, 1], init=[w_ok, w_bad])
-    alone = train.train(build, tiny, config, seeds=[0], init=[w_ok])
+    both = train.train(build, tiny, config, seeds=[0, 1], init=[w_ok, w_bad], eval_every=20)
+    alone = train.train(build, tiny, config, seeds=[0], init=[w_ok], eval_every=20)
     assert both.diverged == [False, True]
     np.testing.assert_allclose(both.weights[0][0], alone.weights[0][0], rtol=1e-5)
     assert np.isfinite(both.final["train_loss"].iloc[0]) and np.isnan(both.final["train_loss"].iloc[1])
@@ -147,30 +146,28 @@ def test_a_diverged_run_does_not_touch_its_neighbours(tiny):
 def test_snapshots_and_stop_at_train_accuracy():
     ds = mnist_small()
     build = lambda: models.fc_net([32], ds.input_shape, 10)  # noqa: E731
-    config = train.TrainConfig(epochs=7, batch_size=32, snapshot_every=3)
-    result = train.train(build, ds, config, seeds=[0, 1])
+    config = train.TrainConfig(epochs=7, batch_size=32)
+    result = train.train(build, ds, config, seeds=[0, 1], callbacks=[train.Snapshots(every=3)])
     assert [(r, e) for r, e, _ in result.snapshots] == [(0, 0), (1, 0), (0, 3), (1, 3), (0, 6), (1, 6)]
     np.testing.assert_array_equal(result.snapshots[0][2][0], train.initial_weights(build, 0)[0])
-    stop = train.TrainConfig(epochs=100, batch_size=32, stop_train_acc=0.9)
-    stopped = train.train(build, ds, stop, seeds=[0])
+    stop = train.TrainConfig(epochs=100, batch_size=32)
+    stopped = train.train(build, ds, stop, seeds=[0], callbacks=[train.StopAt(train_acc=0.9)])
     assert stopped.final["train_acc"].iloc[0] >= 0.9 and stopped.final["epoch"].iloc[0] < 100
 
 
 def test_grad_norm_objective_lowers_the_gradient(tiny):
-    fitted = train.train(build_tiny, tiny, train.TrainConfig(epochs=500, learning_rate=1e-2, loss="mse",
-                                                             eval_grad_norm=True), seeds=[0])
-    config = train.TrainConfig(epochs=500, learning_rate=1e-3, loss="mse", objective="grad_norm_sq", eval_every=500,
-                               eval_grad_norm=True)
-    walked = train.train(build_tiny, tiny, config, seeds=[0], init=fitted.weights)
+    fitted = train.train(build_tiny, tiny, train.TrainConfig(epochs=500, learning_rate=1e-2, loss="mse"), seeds=[0],
+                         eval_grad_norm=True)
+    config = train.TrainConfig(epochs=500, learning_rate=1e-3, loss="mse", objective="grad_norm_sq")
+    walked = train.train(build_tiny, tiny, config, seeds=[0], init=fitted.weights, eval_every=500, eval_grad_norm=True)
     assert walked.final["grad_norm"].iloc[0] < 0.1 * fitted.final["grad_norm"].iloc[0]
 
 
 def test_grad_norm_is_measured_only_when_asked_for(tiny):
     plain = train.train(build_tiny, tiny, train.TrainConfig(epochs=3, loss="mse"), seeds=[0, 1])
     assert "grad_norm" not in plain.history.columns and plain.steps.empty
-    stopping = train.TrainConfig(epochs=3, loss="mse", stop_grad_norm=1e-12)
-    assert stopping.measures_grad_norm
-    measured = train.train(build_tiny, tiny, stopping, seeds=[0, 1])
+    measured = train.train(build_tiny, tiny, train.TrainConfig(epochs=3, loss="mse"), seeds=[0, 1],
+                           callbacks=[train.StopAtGradNorm(1e-12)])
     assert measured.history["grad_norm"].notna().all()
     pd.testing.assert_frame_equal(plain.history, measured.history.drop(columns="grad_norm"))
 
@@ -184,18 +181,28 @@ def test_config_validation(kwargs, message):
         train.TrainConfig(**kwargs)
 
 
-def test_progress_lines_say_how_long_is_left(tiny, monkeypatch):
-    lines = []
-    train.train(build_tiny, tiny, train.TrainConfig(epochs=6, loss="mse", eval_every=2), seeds=[0],
-                progress=lines.append, label="fit")
-    assert len(lines) == 1 and lines[0].startswith("fit: epoch 6/6 train loss") and lines[0].endswith(", 0.0 s left")
-    monkeypatch.setattr(train, "REPORT_SECONDS", 0.0)  # a line at every evaluation
-    lines = []
-    train.train(build_tiny, tiny, train.TrainConfig(epochs=6, loss="mse", eval_every=2, stop_train_loss=1e-12),
-                seeds=[0], progress=lines.append, label="fit")
-    assert [line.split(" train")[0] for line in lines] == ["fit: epoch 2/6", "fit: epoch 4/6", "fit: epoch 6/6"]
-    assert all(", at most " in line for line in lines[:2])  # a stopping rule may end it sooner
-    assert lines[2].endswith(", 0.0 s left") and "at most" not in lines[2]
+def test_progress_is_reported_as_data_and_worded_by_the_harness(tiny):
+    """Progress arrives as TrainProgress data (the mean loss of the evaluated runs, the time left); the
+    experiment harness words it."""
+    from hw1.lab.experiment import describe_training
+
+    reports = []
+    result = train.train(build_tiny, tiny, train.TrainConfig(epochs=6, loss="mse"), seeds=[0, 1], eval_every=2,
+                         progress=reports.append, label="fit")
+    assert len(reports) == 1  # quiet until the end (a line every 20 s at most)
+    last = reports[0]
+    assert (last.label, last.epoch, last.epochs, last.runs, last.seconds_left, last.capped) == ("fit", 6, 6, 2, 0.0,
+                                                                                                False)
+    assert last.train_loss == pytest.approx(result.final["train_loss"].mean()) and last.train_acc is None
+    assert describe_training(last) == f"fit: epoch 6/6 train loss {last.train_loss:.4g} (mean of 2 runs), 0.0 s left"
+    reports = []
+    every = train.ReportProgress(reports.append, "fit", every_seconds=0.0)  # a report at every evaluation
+    train.train(build_tiny, tiny, train.TrainConfig(epochs=6, loss="mse"), seeds=[0], eval_every=2,
+                callbacks=[train.StopAt(train_loss=1e-12), every])
+    assert [r.epoch for r in reports] == [2, 4, 6]
+    assert [r.capped for r in reports] == [True, True, False]  # a stopping rule may end it sooner
+    assert reports[0].seconds_left > 0 and reports[2].seconds_left == 0
+    assert ", at most " in describe_training(reports[0]) and describe_training(reports[2]).endswith(", 0.0 s left")
 
 
 
@@ -237,8 +244,8 @@ def test_momentum_and_schedules_take_the_steps_keras_takes(tiny, settings):
     import tensorflow as tf
 
     epochs, batch = 6, 8  # 32 points: 4 steps per epoch, 24 steps in all
-    config = train.TrainConfig(epochs=epochs, batch_size=batch, loss="mse", eval_every=epochs, **settings)
-    result = train.train(build_tiny, tiny, config, seeds=[4])
+    config = train.TrainConfig(epochs=epochs, batch_size=batch, loss="mse", **settings)
+    result = train.train(build_tiny, tiny, config, seeds=[4], eval_every=epochs)
     model = build_tiny()
     model.set_weights(train.initial_weights(build_tiny, 4))
     rate = keras_schedule(config, 4)
@@ -285,13 +292,14 @@ def test_each_run_stops_at_its_first_evaluation_at_the_target_accuracy():
 
     ds = mnist_small()
     build = lambda: models.fc_net([32], ds.input_shape, 10)  # noqa: E731
-    free = train.train(build, ds, train.TrainConfig(epochs=12, batch_size=32, snapshot_every=1), seeds=[0, 1, 2])
+    free = train.train(build, ds, train.TrainConfig(epochs=12, batch_size=32), seeds=[0, 1, 2],
+                       callbacks=[train.Snapshots(every=1)])
     acc = free.history.pivot(index="epoch", columns="run", values="train_acc")
     target = float(np.median(acc.loc[4]))  # a target the runs reach at different epochs
     first = [int(acc.index[acc[r] >= target][0]) for r in range(3)]
     assert len(set(first)) > 1, "the target should split the runs"
-    stopping = train.train(build, ds, train.TrainConfig(epochs=12, batch_size=32, stop_train_acc=target),
-                           seeds=[0, 1, 2])
+    stopping = train.train(build, ds, train.TrainConfig(epochs=12, batch_size=32), seeds=[0, 1, 2],
+                           callbacks=[train.StopAt(train_acc=target)])
     assert stopping.stopped == first
     for r in range(3):
         mine = stopping.history[stopping.history["run"] == r]

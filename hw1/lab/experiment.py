@@ -37,13 +37,17 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from hw1.lab import cli
+from hw1.report.prose import duration
 from hw1.results import atomic_path, file_digest, stale_temporary, write_csv, write_json
+
+if TYPE_CHECKING:
+    from hw1.lab.train_callbacks import TrainProgress
 
 PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas", "matplotlib", "scikit-learn", "scipy",
             "mlxtend")
@@ -98,9 +102,22 @@ class Progress:
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
 
-    def __call__(self, message: str) -> None:
+    def __call__(self, message: "str | TrainProgress") -> None:
+        """Print ``message``: a line, or a training's progress (:class:`hw1.lab.train.TrainProgress`) in words."""
+        if not isinstance(message, str):
+            message = describe_training(message)
         if not self.quiet:
             print(f"[{self.experiment} {self.elapsed:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def describe_training(p: "TrainProgress") -> str:
+    """``label: epoch 6/20 train loss 0.1234 acc 0.912 (mean of 3 runs), at most 12.0 s left``."""
+    text = f"{p.label + ': ' if p.label else ''}epoch {p.epoch}/{p.epochs} train loss {p.train_loss:.4g}"
+    if p.train_acc is not None:
+        text += f" acc {p.train_acc:.3f}"
+    if p.runs > 1:
+        text += f" (mean of {p.runs} runs)"
+    return text + f", {'at most ' if p.capped else ''}{duration(p.seconds_left)} left"
 
 
 # ---------------------------------------------------------------- resume cache

@@ -70,6 +70,9 @@ def run_one(name: str, module: ModuleType, argv: list[str]) -> tuple[int, float]
     seconds = time.perf_counter() - start
     import keras
 
+    from hw1.lab import train_step
+
+    train_step.release_compiled()  # the loops one experiment's trainings shared go with it
     keras.backend.clear_session()
     gc.collect()
     return code, seconds
