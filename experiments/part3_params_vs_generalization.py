@@ -91,8 +91,9 @@ def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Train: every seed of one width at once
     def fit(width: int) -> dict:
         build = lambda: models.fc_net([width], dataset.input_shape, classes)  # noqa: E731
-        result = train.train(build, dataset, config, seeds=seeds, callbacks=[train.StopAt(train_loss=s["target_loss"], train_acc=s["target_acc"])],
-                             progress=run.progress, label=f"width {width}")
+        stop = train.StopAt(train_loss=s["target_loss"], train_acc=s["target_acc"])  # the criterion, per run
+        result = train.train(build, dataset, config, seeds=seeds, callbacks=[stop], progress=run.progress,
+                             label=f"width {width}")
         runs = result.final["run"]
         final = result.final.assign(seed=[seeds[r] for r in runs], diverged=[result.diverged[r] for r in runs],
                                     reached=[result.stopped[r] is not None for r in runs])
