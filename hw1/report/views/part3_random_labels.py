@@ -204,8 +204,9 @@ def comment(run: ResultsFolder) -> list[Note]:
     test = chance_test(h["test_acc"], classes, n_test)
     said = {"agrees": "as Zhang et al. report.", "contradicts": "unlike Zhang et al.'s networks.",
             "unresolved": "Zhang et al. report chance."}[test.verdict]
+    reading = test.reading()
     notes.append(Note(f"Test accuracy (true labels): {test.text(n_test)}; highest over all epochs "
-                      f"{pct(h['test_acc'].max())}. {test.reading()[0].upper()}{test.reading()[1:]}, {said}",
+                      f"{pct(h['test_acc'].max())}. {reading[0].upper()}{reading[1:]}, {said}",
                       test.verdict))
     low = h.loc[h["test_loss"].idxmin()]
     notes.append(Note(f"Test loss goes from {num(h['test_loss'].iloc[0])} at epoch 0 to {num(last['test_loss'])} at "
