@@ -43,7 +43,6 @@ import numpy as np
 import pandas as pd
 
 from hw1.lab import cli
-from hw1.report.prose import duration
 from hw1.results import atomic_path, file_digest, stale_temporary, write_csv, write_json
 
 if TYPE_CHECKING:
@@ -117,6 +116,7 @@ def describe_training(p: "TrainProgress") -> str:
         text += f" acc {p.train_acc:.3f}"
     if p.runs > 1:
         text += f" (mean of {p.runs} runs)"
+    from hw1.report.prose import duration  # scipy: not loaded at start-up, where a Ctrl-C must stay one line
     return text + f", {'at most ' if p.capped else ''}{duration(p.seconds_left)} left"
 
 
