@@ -1,9 +1,9 @@
 """The report's document model and its one renderer, to Markdown and to self-contained HTML.
 
 A :class:`Document` is a title, header lines, tables, the conclusions and one
-:class:`Section` per task. :func:`blocks` walks it ONCE into a flat list of blocks
-(headings, paragraphs, tables, note lists, figures); :func:`markdown` and :func:`html_page`
-only render blocks. This module imports neither TensorFlow nor matplotlib.
+:class:`Section` per task. :func:`blocks` walks it ONCE into a flat list of named blocks
+(:class:`Heading`, :class:`Line`, :class:`Table`, :class:`Notes`, :class:`Numbered` figures, ...);
+:func:`markdown` and :func:`html_page` only render blocks. This module imports neither TensorFlow nor matplotlib.
 """
 
 from __future__ import annotations
@@ -88,44 +88,101 @@ def slug(text: str) -> str:
     return re.sub(r"[^\w\- ]", "", text.lower()).replace(" ", "-")
 
 
-# ---------------------------------------------------------------- one walk
+# ---------------------------------------------------------------- one walk: the blocks
 
-def blocks(doc: Document) -> list[tuple]:
-    """The document as a flat list of ``(kind, ...)`` blocks, in reading order."""
+@dataclass(frozen=True)
+class Title:
+    text: str
+
+
+@dataclass(frozen=True)
+class Line:
+    """A header line (``*Question:* ...``), Markdown-emphasis allowed."""
+    text: str
+
+
+@dataclass(frozen=True)
+class Contents:
+    sections: list[Section]
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A heading of ``level`` 2 or 3; a level-2 one opens a section of the page (``anchor``, ``status``; ``bad``:
+    the status reports a section that could not be built or was not run)."""
+    text: str
+    level: int = 2
+    anchor: str = ""
+    status: str = ""
+    bad: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A conclusion, citing its figure by ``number`` (None: no figure)."""
+    conclusion: Conclusion
+    number: int | None
+
+
+@dataclass(frozen=True)
+class Flags:
+    """The findings that contradict the literature or fail a check; ``nothing``: the line when there are none."""
+    items: list[tuple[Section, Note]]
+    nothing: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A section that was not run (``kind`` "missing") or could not be built ("error")."""
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Numbered:
+    """A figure with its number in the document."""
+    figure: Figure
+    number: int
+
+
+@dataclass(frozen=True)
+class Notes:
+    items: list[Note | Table]
+
+
+Block = Title | Line | Table | Contents | Heading | Answer | Flags | Notice | Numbered | Notes
+
+
+def blocks(doc: Document) -> list[Block]:
+    """The document as a flat list of blocks, in reading order."""
     numbers: dict[str, int] = {}  # figure path → its number in the document, for the conclusions to cite
     for s in doc.sections:
         if not s.missing and not s.error:
             for fig in s.figures:
                 numbers[fig.path] = len(numbers) + 1
-    out: list[tuple] = [("title", doc.title), *[("meta", line) for line in doc.meta]]
-    out += [("table", t) for t in doc.tables]
-    out.append(("contents", doc.sections))
+    out: list[Block] = [Title(doc.title), *map(Line, doc.meta), *doc.tables, Contents(doc.sections)]
     if doc.conclusions:
-        out.append(("h2", "Conclusions", "conclusions", ""))
-        out += [("conclusion", c, numbers.get(c.figure.path) if c.figure else None) for c in doc.conclusions]
-    out.append(("h2", "Where the data disagrees with the literature, or a check failed",
-                "where-the-data-disagrees-with-the-literature-or-a-check-failed", ""))
-    out.append(("flagged", doc.flagged, doc.nothing_flagged))
+        out.append(Heading("Conclusions", anchor="conclusions"))
+        out += [Answer(c, numbers.get(c.figure.path) if c.figure else None) for c in doc.conclusions]
+    out.append(Heading("Where the data disagrees with the literature, or a check failed",
+                       anchor="where-the-data-disagrees-with-the-literature-or-a-check-failed"))
+    out.append(Flags(doc.flagged, doc.nothing_flagged))
     number = 0
     for s in doc.sections:
-        out.append(("h2", f"{s.key} {s.title}", s.anchor, s.status, bool(s.error or s.missing)))
-        out.append(("meta", f"*Question:* {s.question}"))
-        out.append(("meta", f"*Experiment:* `experiments/{s.experiment}.py`"))
+        out.append(Heading(f"{s.key} {s.title}", anchor=s.anchor, status=s.status, bad=bool(s.error or s.missing)))
+        out += [Line(f"*Question:* {s.question}"), Line(f"*Experiment:* `experiments/{s.experiment}.py`")]
         if s.missing:
-            out.append(("missing", f"**Not run.** No finished run of `{s.experiment}` in this folder; run "
-                                   f"`bash run_all.sh --only {s.experiment}` to produce it."))
+            out.append(Notice("missing", f"**Not run.** No finished run of `{s.experiment}` in this folder; run "
+                                         f"`bash run_all.sh --only {s.experiment}` to produce it."))
             continue
         if s.error:
-            out.append(("error", f"**This section could not be built from the files found:** `{s.error}`"))
+            out.append(Notice("error", f"**This section could not be built from the files found:** `{s.error}`"))
             continue
-        out.append(("h3", "Describe"))
-        out += [("table", t) for t in s.describe]
-        out.append(("h3", "Figures"))
+        out += [Heading("Describe", 3), *s.describe, Heading("Figures", 3)]
         for fig in s.figures:
             number += 1
-            out.append(("figure", fig, number))
-        out.append(("h3", "Comment"))
-        out.append(("notes", s.comment))
+            out.append(Numbered(fig, number))
+        out += [Heading("Comment", 3), Notes(s.comment)]
     return out
 
 
@@ -181,35 +238,31 @@ def markdown(doc: Document) -> str:
     t = md_text
     out: list[str] = []
     for block in blocks(doc):
-        kind = block[0]
-        if kind == "title":
-            out += [f"# {t(block[1])}", ""]
-        elif kind == "meta":
-            out.append(f"{t(block[1])}  ")
-        elif kind == "table":
-            out += ["", md_table(block[1])]
-        elif kind == "contents":
-            out += ["## Contents", ""] + [f"{i}. [{t(s.key)} {t(s.title)}](#{s.anchor}) — {t(s.status)}"
-                                          for i, s in enumerate(block[1], 1)] + [""]
-        elif kind == "h2":
-            out += ["", f"## {t(block[1])}", ""]
-        elif kind == "h3":
-            out += ["", f"### {t(block[1])}", ""]
-        elif kind == "conclusion":
-            c, number = block[1], block[2]
-            fig = f" ([Figure {number}]({c.figure.path}): {t(c.figure.title)}.)" if c.figure and number else ""
-            out += [f"- **[{t(c.section.key)}](#{c.section.anchor})** {t(c.text)}{fig}"]
-        elif kind == "flagged":
-            out += [f"- [{t(s.key)}](#{s.anchor}): {t(flag_text(n))}" for s, n in block[1]] or [f"- {t(block[2])}"]
-        elif kind in ("missing", "error"):
-            out += ["", t(block[1]), ""]
-        elif kind == "figure":
-            fig, number = block[1], block[2]
-            out += ([f"![{t(fig.title)}]({fig.path})", ""] if fig.exists
-                    else [f"(figure file `{fig.path}` missing)", ""])
-            out += [f"*Figure {number}. {t(fig.title)}.* {t(fig.caption)}", ""]
-        elif kind == "notes":
-            out += [f"\n{md_table(n)}" if isinstance(n, Table) else md_note(n) for n in block[1]]
+        match block:
+            case Title(text):
+                out += [f"# {t(text)}", ""]
+            case Line(text):
+                out.append(f"{t(text)}  ")
+            case Table():
+                out += ["", md_table(block)]
+            case Contents(sections):
+                out += ["## Contents", ""] + [f"{i}. [{t(s.key)} {t(s.title)}](#{s.anchor}) — {t(s.status)}"
+                                              for i, s in enumerate(sections, 1)] + [""]
+            case Heading(text, level):
+                out += ["", f"{'#' * level} {t(text)}", ""]
+            case Answer(c, number):
+                fig = f" ([Figure {number}]({c.figure.path}): {t(c.figure.title)}.)" if c.figure and number else ""
+                out += [f"- **[{t(c.section.key)}](#{c.section.anchor})** {t(c.text)}{fig}"]
+            case Flags(items, nothing):
+                out += [f"- [{t(s.key)}](#{s.anchor}): {t(flag_text(n))}" for s, n in items] or [f"- {t(nothing)}"]
+            case Notice(_, text):
+                out += ["", t(text), ""]
+            case Numbered(fig, number):
+                out += ([f"![{t(fig.title)}]({fig.path})", ""] if fig.exists
+                        else [f"(figure file `{fig.path}` missing)", ""])
+                out += [f"*Figure {number}. {t(fig.title)}.* {t(fig.caption)}", ""]
+            case Notes(items):
+                out += [f"\n{md_table(n)}" if isinstance(n, Table) else md_note(n) for n in items]
     return "\n".join(out).strip() + "\n"
 
 
@@ -300,43 +353,41 @@ def html_page(root: Path, doc: Document, embed: bool = True) -> str:
            f"<title>{html.escape(doc.title)}</title>", f"<style>{CSS}</style></head><body>"]
     open_section = False
     for block in blocks(doc):
-        kind = block[0]
-        if kind == "title":
-            out.append(f"<h1>{_inline(block[1])}</h1>")
-        elif kind == "meta":
-            out.append(f'<p class="meta">{_inline(block[1])}</p>')
-        elif kind == "table":
-            out.append(html_table(block[1]))
-        elif kind == "contents":
-            out.append('<nav><h2 id="contents">Contents</h2><ol>')
-            out += [f'<li><a href="#{s.anchor}">{_inline(s.key + " " + s.title)}</a> <span class="status'
-                    f'{" bad" if s.error or s.missing else ""}">{_inline(s.status)}</span></li>' for s in block[1]]
-            out.append("</ol></nav>")
-        elif kind == "h2":
-            if open_section:
-                out.append("</section>")
-            status = (f'<span class="status{" bad" if len(block) > 4 and block[4] else ""}">{_inline(block[3])}'
-                      "</span>") if block[3] else ""
-            out.append(f'<section><h2 id="{block[2]}">{_inline(block[1])}{status}</h2>')
-            open_section = True
-        elif kind == "h3":
-            out.append(f"<h3>{_inline(block[1])}</h3>")
-        elif kind == "conclusion":  # the figure is cited by number, not embedded twice
-            c, number = block[1], block[2]
-            fig = (f' (<a href="#figure-{number}">Figure {number}</a>: {_inline(c.figure.title)}.)'
-                   if c.figure and number else "")
-            out.append(f'<div class="conclusion"><p><a href="#{c.section.anchor}"><b>'
-                       f"{_inline(c.section.key + ' ' + c.section.title)}</b></a>. {_inline(c.text)}{fig}</p></div>")
-        elif kind == "flagged":
-            items = "".join(f'<li><a href="#{s.anchor}">{_inline(s.key)}</a>: {_inline(flag_text(n))}</li>'
-                            for s, n in block[1])
-            out.append(f'<ul class="notes">{items}</ul>' if block[1] else f"<p>{_inline(block[2])}</p>")
-        elif kind in ("missing", "error"):
-            out.append(f'<p class="{kind}">{_inline(block[1])}</p>')
-        elif kind == "figure":
-            out.append(html_figure(root, block[1], block[2], embed))
-        elif kind == "notes":
-            out.append(html_notes(block[1]))
+        match block:
+            case Title(text):
+                out.append(f"<h1>{_inline(text)}</h1>")
+            case Line(text):
+                out.append(f'<p class="meta">{_inline(text)}</p>')
+            case Table():
+                out.append(html_table(block))
+            case Contents(sections):
+                out.append('<nav><h2 id="contents">Contents</h2><ol>')
+                out += [f'<li><a href="#{s.anchor}">{_inline(s.key + " " + s.title)}</a> <span class="status'
+                        f'{" bad" if s.error or s.missing else ""}">{_inline(s.status)}</span></li>' for s in sections]
+                out.append("</ol></nav>")
+            case Heading(text, 2, anchor, status, bad):
+                if open_section:
+                    out.append("</section>")
+                status = f'<span class="status{" bad" if bad else ""}">{_inline(status)}</span>' if status else ""
+                out.append(f'<section><h2 id="{anchor}">{_inline(text)}{status}</h2>')
+                open_section = True
+            case Heading(text):
+                out.append(f"<h3>{_inline(text)}</h3>")
+            case Answer(c, number):  # the figure is cited by number, not embedded twice
+                fig = (f' (<a href="#figure-{number}">Figure {number}</a>: {_inline(c.figure.title)}.)'
+                       if c.figure and number else "")
+                out.append(f'<div class="conclusion"><p><a href="#{c.section.anchor}"><b>'
+                           f"{_inline(c.section.key + ' ' + c.section.title)}</b></a>. {_inline(c.text)}{fig}</p></div>")
+            case Flags(items, nothing):
+                listed = "".join(f'<li><a href="#{s.anchor}">{_inline(s.key)}</a>: {_inline(flag_text(n))}</li>'
+                                 for s, n in items)
+                out.append(f'<ul class="notes">{listed}</ul>' if items else f"<p>{_inline(nothing)}</p>")
+            case Notice(kind, text):
+                out.append(f'<p class="{kind}">{_inline(text)}</p>')
+            case Numbered(fig, number):
+                out.append(html_figure(root, fig, number, embed))
+            case Notes(items):
+                out.append(html_notes(items))
     if open_section:
         out.append("</section>")
     out.append("</body></html>")
