@@ -18,6 +18,7 @@ outcome.json and two figures: loss and accuracy of every model per epoch, traini
 """
 
 from hw1.lab import cli, experiment, models
+from hw1.report.views.schema import METRICS, tables
 
 EXPERIMENT = "part1_actual_task"
 PROFILES = {
@@ -28,7 +29,6 @@ PROFILES = {
     "full": dict(dataset="mnist", train_limit=None, epochs=10, batch_size=128, learning_rate=1e-3, runs=5,
                  dnn_width=32, cnn_filters=[8, 16], cnn_dense=32, rnn_units=64, deeper_dnns=[2, 4]),
 }
-METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
 SEED_GROUP = 3  # seeds trained in one batched call: evaluating 5 CNNs on 8,192 images at once peaks above 4 GiB
 
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     history = pd.concat([f["history"].sort_values(["run", "epoch"], kind="stable").assign(model=name)
                          for name, f in fitted.items()], ignore_index=True)
     history = history.assign(seed=history["run"].map(seed_of), diverged=~np.isfinite(history["train_loss"]))
-    history = history[["model", "run", "seed", "epoch", *METRICS, "diverged"]]
+    history = tables(EXPERIMENT)["history.csv"].select(history)
     final = history.groupby(["model", "run"], sort=False).tail(1).reset_index(drop=True)
     final.insert(3, "params", final["model"].map(lambda name: settings["models"][name]["params"]))
     final = final.drop(columns="epoch")

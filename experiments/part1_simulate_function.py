@@ -23,6 +23,7 @@ per function, a training-loss chart (log y) and a chart of the predicted curves.
 """
 
 from hw1.lab import cli, experiment, models
+from hw1.report.views.schema import tables
 
 EXPERIMENT = "part1_simulate_function"
 PROFILES = {
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
             curves.append(model(dataset.x_train).numpy()[:, 0])
         return {"history": result.history, "curves": curves, "median": train.median_run(result)}
 
-    tables: dict[str, list] = {"models": [], "history": [], "predictions": []}
+    rows: dict[str, list] = {"models": [], "history": [], "predictions": []}
     constant_fit = {}  # the MSE of the best constant, the variance of y: the plateau's yardstick
     for fname, expr in functions.items():
         dataset = data.function_data(expr, settings["samples"], name=fname)
@@ -108,21 +109,18 @@ def main(argv: list[str] | None = None) -> None:
             history = history.assign(**key, seed=history["run"].map(dict(enumerate(seeds))),
                                      diverged=history["train_loss"].isna())  # NaN from the divergence on
             final = history.groupby("run").tail(1)
-            tables["history"].append(history)
-            tables["models"].append(final.assign(hidden_layers=len(ws), widths="-".join(map(str, ws)),
-                                                 params=models.fc_param_count(ws),
-                                                 escaped=final["train_loss"] <= ESCAPE * constant_fit[fname],
-                                                 median=final["run"] == fitted["median"]))
-            tables["predictions"] += [pd.DataFrame({**key, "run": r, "seed": seed, "x": dataset.x_train[:, 0],
-                                                    "y_true": dataset.y_train[:, 0], "y_pred": fitted["curves"][r]})
-                                      for r, seed in enumerate(seeds)]
+            rows["history"].append(history)
+            rows["models"].append(final.assign(hidden_layers=len(ws), widths="-".join(map(str, ws)),
+                                               params=models.fc_param_count(ws),
+                                               escaped=final["train_loss"] <= ESCAPE * constant_fit[fname],
+                                               median=final["run"] == fitted["median"]))
+            rows["predictions"] += [pd.DataFrame({**key, "run": r, "seed": seed, "x": dataset.x_train[:, 0],
+                                                  "y_true": dataset.y_train[:, 0], "y_pred": fitted["curves"][r]})
+                                    for r, seed in enumerate(seeds)]
 
     # ---------------------------------------------------------------- Write CSVs, outcome, figures
-    columns = {"models": ["function", "model", "hidden_layers", "widths", "params", "run", "seed", "train_loss",
-                          "escaped", "median", "diverged"],
-               "history": ["function", "model", "run", "seed", "epoch", "train_loss", "diverged"],
-               "predictions": ["function", "model", "run", "seed", "x", "y_true", "y_pred"]}
-    frames = {name: pd.concat(parts, ignore_index=True)[columns[name]] for name, parts in tables.items()}
+    schema = tables(EXPERIMENT)
+    frames = {name: schema[f"{name}.csv"].select(pd.concat(parts, ignore_index=True)) for name, parts in rows.items()}
     final = frames["models"]
     medians = final[final["median"] & ~final["diverged"]].groupby("function", sort=False)
     run.finish({f"{name}.csv": frame for name, frame in frames.items()}, outcome={

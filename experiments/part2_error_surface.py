@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     run.save_arrays("surface", {"center": core.flatten(center), **{f"{name}_{k + 1}": core.flatten(plane[k])
                                                                    for name, plane in planes.items() for k in (0, 1)}})
     diverged, center_loss = bool(history["diverged"].any()), history["train_loss"].iloc[len(path) - 1]
-    run.finish({"grid.csv": grids[["directions", "alpha", "beta", "train_loss", "train_acc"]],
+    run.finish({"grid.csv": grids,
                 "trajectory.csv": history},
                outcome={"diverged": diverged, "diverged_at_epoch": len(path) if diverged else None,
                         "center_epoch": len(path) - 1, "center_train_loss": float(center_loss),

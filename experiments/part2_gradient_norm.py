@@ -11,6 +11,7 @@ A run that diverges keeps its rows up to the divergence; later steps are NaN, ma
 """
 
 from hw1.lab import cli, experiment
+from hw1.report.views.schema import tables
 
 EXPERIMENT = "part2_gradient_norm"
 PROFILES = {
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
                                                    eval_every=settings["steps"], callbacks=[train.StepRecords()],
                                                    progress=run.progress, label="training").steps)
     history = fitted[fitted["run"] == 0].rename(columns={"loss": "train_loss"})
-    history = history[["step", "train_loss", "grad_norm", "diverged"]]
+    history = tables(EXPERIMENT)["history.csv"].select(history)
 
     # ---------------------------------------------------------------- Write CSV, figure, outcome
     last = history[~history["diverged"]].iloc[-1]

@@ -14,6 +14,7 @@ affine residual), spectra.csv (every eigenvalue), stages.csv (where each phase l
 """
 
 from hw1.lab import cli, experiment, models
+from hw1.report.views.schema import tables
 
 EXPERIMENT = "part2_minimal_ratio"
 BASE = dict(runs=100, widths=[16, 16], samples=128, loss_steps=3000, loss_learning_rate=3e-3, grad_steps=500,
@@ -51,7 +52,6 @@ def main(argv: list[str] | None = None) -> None:
 
     from hw1.measure import critical_points as cp, hessian
     from hw1.lab import data, models, train
-    from hw1.report.views.part2_minimal_ratio import COLUMNS  # the schema of runs.csv, written once
 
     # ---------------------------------------------------------------- Data and protocol
     s, acts = run.settings, run.settings["activations"]
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         stages = pd.concat([fitted.final.assign(stage="loss", steps=s["loss_steps"]), walked.history.set_index(
             ["run", "epoch"]).loc[stop].reset_index().assign(stage="grad_norm", steps=[e for _, e in stop])])
         stages = stages.sort_values("run", kind="stable").assign(activation=act)
-        return {"stages": stages[["activation", "run", "stage", "steps", "train_loss", "grad_norm"]],
+        return {"stages": tables(EXPERIMENT)["stages.csv"].select(stages),
                 "weights": [snapshots[key] for key in stop],
                 "diverged": np.array(fitted.diverged) | np.array(walked.diverged)}
 
@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     for a in acts:
         run.save_arrays(a, dict(zip(names, train.stack(found[a]["weights"]))))
     table = pd.concat([measured[a]["runs"] for a in acts]).rename(columns={"loss": "train_loss"})
-    table = table.assign(converged=table["grad_norm"] < s["grad_tol"]).reindex(columns=COLUMNS)  # NaN: not converged
+    columns = tables(EXPERIMENT)["runs.csv"].columns
+    table = table.assign(converged=table["grad_norm"] < s["grad_tol"]).reindex(columns=columns)  # NaN: not converged
     by = table.groupby("activation", sort=False)
     run.finish({"runs.csv": table, "spectra.csv": pd.concat([measured[a]["spectra"] for a in acts]),
                 "stages.csv": pd.concat([found[a]["stages"] for a in acts])},

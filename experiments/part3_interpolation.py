@@ -14,6 +14,7 @@ outcome.json, one figure per pair; with ``--save-weights``, the endpoints' weigh
 """
 
 from hw1.lab import cli, experiment, models
+from hw1.report.views.schema import METRICS, tables
 
 EXPERIMENT = "part3_interpolation"
 BASE = dict(dataset="mnist_bundled", train_limit=None, widths=[128], epochs=30, batch_sizes=[64, 1024],
@@ -23,7 +24,6 @@ PROFILES = {"smoke": {**BASE, "train_limit": 256, "widths": [32], "epochs": 3, "
                       "alpha_points": 31},
             "default": BASE,
             "full": {**BASE, "dataset": "mnist", "widths": [256]}}
-METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
 
 
 def check(s: dict) -> list[cli.Need]:
@@ -114,8 +114,8 @@ def main(argv: list[str] | None = None) -> None:
     if s["save_weights"]:
         run.save_arrays("endpoints", saved)
     ends = pd.concat(ends, ignore_index=True)
-    run.finish({"interpolation.csv": pd.concat(curves, ignore_index=True)[["pair", "alpha", *METRICS, "diverged"]],
-                "endpoints.csv": ends[["pair", "alpha", "batch_size", "learning_rate", "seed", *METRICS, "diverged"]]},
+    run.finish({"interpolation.csv": pd.concat(curves, ignore_index=True),
+                "endpoints.csv": ends},
                outcome={"diverged": [{"pair": r.pair, "alpha": r.alpha} for r in ends[ends["diverged"]].itertuples()]})
 
 

@@ -20,6 +20,7 @@ line and per-seed dots: ``params_loss.png`` and ``params_accuracy.png``; with
 """
 
 from hw1.lab import cli, experiment, models
+from hw1.report.views.schema import METRICS, tables
 
 EXPERIMENT = "part3_params_vs_generalization"
 CONSTANT = dict(schedule="constant", decay_epochs=[], decay_factor=0.1)
@@ -43,7 +44,6 @@ PROFILES = {
                  epochs=100, batch_size=128, learning_rate=1e-3, target_loss=None, target_acc=0.99, save_weights=False,
                  **CONSTANT),
 }
-METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
 
 
 def check(settings: dict) -> list[cli.Need]:
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # ---------------------------------------------------------------- Write CSV, weights, figures, outcome
     table = pd.concat(rows, ignore_index=True).rename(columns={"epoch": "epochs"})
-    table = table[["model", "width", "params", "seed", "epochs", "reached", *METRICS, "diverged"]]
+    table = tables(EXPERIMENT)["models.csv"].select(table)
     if saved:
         run.save_arrays("weights", saved)
     diverged = table[table["diverged"]]

@@ -17,6 +17,7 @@ final metrics) and ``random_labels.png`` (loss and accuracy against epochs, chan
 """
 
 from hw1.lab import cli, experiment, models
+from hw1.report.views.schema import METRICS, tables
 
 EXPERIMENT = "part3_random_labels"
 CONSTANT = dict(optimizer="adam", momentum=0.0, schedule="constant", decay_epochs=[], decay_factor=0.1)
@@ -37,7 +38,6 @@ PROFILES = {
                  learning_rate=3e-4, target_train_acc=0.99, optimizer="adam", momentum=0.0, schedule="step",
                  decay_epochs=[120, 170], decay_factor=1 / 3),
 }
-COLUMNS = ["labels", "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "diverged"]
 
 
 def check(s: dict) -> list[cli.Need]:
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
 
     history = pd.concat([run.step("train", lambda: fit(noisy, "random labels")).assign(labels="random"),
                          run.step("train_true", lambda: fit(dataset, "true labels")).assign(labels="original")],
-                        ignore_index=True)[COLUMNS]
+                        ignore_index=True)
 
     # ---------------------------------------------------------------- Write CSV, figure, outcome
     outcome = {}
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         prefix = "" if labels == "random" else "true_"  # the twin on the original (true) labels
         outcome.update({f"{prefix}epochs_run": int(last["epoch"]), f"{prefix}diverged": bool(part["diverged"].any()),
                         f"{prefix}epochs_to_target": int(reached.iloc[0]) if len(reached) else None,
-                        **{f"{prefix}final_{k}": float(last[k]) for k in COLUMNS[2:6]}})
+                        **{f"{prefix}final_{k}": float(last[k]) for k in METRICS}})
     both = outcome["epochs_to_target"], outcome["true_epochs_to_target"]
     outcome["epochs_ratio"] = both[0] / both[1] if None not in both and both[1] > 0 else None
     run.finish({"history.csv": history}, outcome=outcome)

@@ -12,12 +12,13 @@ per condition, trained together (seed k: the same initial weights in every condi
 The metric of every claim is fixed here, before the run: generalization is the TEST ERROR (1 − test accuracy) at
 matched training loss, on the whole test set; the loss gap (test − training loss) is secondary and draws no verdict.
 
-Writes ``models.csv`` (one row per sweep, condition and seed; COLUMNS below; the condition both sweeps share is
-trained once, listed twice), settings.json, outcome.json, ``batch_size.png``, ``learning_rate.png``,
+Writes ``models.csv`` (one row per sweep, condition and seed; columns in hw1/report/views/schema.py; the condition
+both sweeps share is trained once, listed twice), settings.json, outcome.json, ``batch_size.png``, ``learning_rate.png``,
 ``flatness.png``; with ``--save-weights``, ``models/weights.npz`` (``b<batch>_lr<rate>_s<seed>_<i>``).
 """
 
 from hw1.lab import cli, experiment, models
+from hw1.report.views.schema import METRICS, tables
 
 EXPERIMENT = "part3_sensitivity"
 LR_TOP_FULL = 5e-3
@@ -35,10 +36,7 @@ PROFILES = {"smoke": {**DEFAULT, "train_limit": 256, "test_limit": 64, "widths":
             # floor), so the sweep's top rate is LR_TOP_FULL, the largest tried that reaches the target in every seed
             "full": {**DEFAULT, "dataset": "mnist", "train_limit": 10_000, "batch_sizes": [16, 64, 256, 1024, 10_000],
                      "learning_rates": [1e-4, 3e-4, 1e-3, 3e-3, LR_TOP_FULL], "max_steps": 300_000}}
-METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
 MEASURES = ["sensitivity", "sensitivity_median", "sharpness", "top_hessian_eigenvalue"]
-COLUMNS = ["sweep", "batch_size", "learning_rate", "seed", "epochs", "steps", "reached_target", *METRICS, *MEASURES,
-           "diverged"]
 
 
 def check(s: dict) -> list[cli.Need]:
@@ -126,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     # ---------------------------------------------------------------- Write CSV, weights, figures, outcome
     table = pd.concat([fitted[c]["rows"].assign(sweep=sweep, batch_size=c[0], learning_rate=c[1])
                        for sweep, conditions in sweeps.items() for c in conditions], ignore_index=True)
-    table = table[COLUMNS].astype({"reached_target": bool, "diverged": bool})
+    table = tables(EXPERIMENT)["models.csv"].select(table).astype({"reached_target": bool, "diverged": bool})
     saved = {f"b{c[0]}_lr{c[1]:g}_s{seed}_{i}": w for c, f in fitted.items()
              for seed, ws in zip(seeds, f["weights"]) for i, w in enumerate(ws)}
     if saved:

@@ -26,14 +26,16 @@ import os
 import re
 import stat
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["ResultsError", "DiskFullError", "ResultsFolder", "atomic_path", "write_text", "write_csv", "read_csv",
            "write_json", "read_json", "file_digest", "safe_name", "inside", "check_grid", "stale_temporary",
-           "MAX_GRID_CELLS"]
+           "MAX_GRID_CELLS", "Csv"]
 
 MAX_GRID_CELLS = 4_000_000  # a pivot of more cells than this (30 MiB of floats) is not a grid hw1 wrote
 SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,150}")
@@ -313,6 +315,49 @@ def _schema_errors(meta: Mapping[str, Any], outcome: Mapping[str, Any]) -> list[
     return bad
 
 
+@dataclass(frozen=True)
+class Csv:
+    """The declared columns of one CSV an experiment writes (the declarations are in :mod:`hw1.report.views.schema`).
+
+    Attributes:
+        name: its file name in the experiment's folder.
+        columns: every column, in the order written.
+        text: the columns that hold text; ``flags``: those that hold True/False; every other one holds numbers
+            (empty where not measured, e.g. for a diverged run).
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    text: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = sorted({*self.text, *self.flags} - set(self.columns))
+        if len(set(self.columns)) != len(self.columns) or unknown or set(self.text) & set(self.flags):
+            raise ValueError(f"{self.name}: a column is declared twice, or a text/flag column {unknown} is not one")
+
+    def select(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame``'s declared columns in the declared order, for writing; a missing one is a bug of the script."""
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{self.name}: the table to write lacks the declared columns {missing}")
+        return frame[list(self.columns)]
+
+    def check(self, frame: pd.DataFrame, path: Path) -> None:
+        """:class:`ResultsError` if ``frame`` (read from ``path``) does not have this schema (another version of
+        the experiment, or files hw1 did not write): a column missing, numbers or flags that are not."""
+        for c in (c for c in self.columns if c in frame.columns and c not in self.text):
+            values = frame[c].dropna()
+            if c in self.flags and not all(isinstance(v, (bool, np.bool_)) for v in values):
+                raise ResultsError(f"{path}: the column {c!r} holds values that are not True/False; not written "
+                                   "by hw1")
+            if c not in self.flags and not pd.api.types.is_numeric_dtype(values):
+                raise ResultsError(f"{path}: the column {c!r} holds values that are not numbers; not written by hw1")
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise ResultsError(f"{path} lacks the columns {missing}; has {list(frame.columns)}")
+
+
 class Record(dict):
     """A JSON object read from a results folder: a key it lacks is a :class:`ResultsError` naming the file
     (files from another version), not a ``KeyError`` that would pass for a bug of the code reading it."""
@@ -346,8 +391,9 @@ class ResultsFolder:
         >>> run.csv("history.csv", ["step", "train_loss"])       # doctest: +SKIP
     """
 
-    def __init__(self, folder: str | os.PathLike) -> None:
+    def __init__(self, folder: str | os.PathLike, tables: Mapping[str, Csv] | None = None) -> None:
         self.folder = Path(folder)
+        self.tables = dict(tables) if tables is not None else None
         self.experiment = self.folder.name
         meta = _read_json_or_fail(self.folder / "settings.json")
         if not isinstance(meta.get("settings"), dict):
@@ -370,6 +416,10 @@ class ResultsFolder:
         if outcome.get("settings_digest") != _digest_or_fail(self.folder / "settings.json"):
             raise ResultsError(f"{self.folder}: settings.json is not the one this run's outcome.json was written "
                                "with (files of two runs); run the experiment again")
+        unlisted = sorted(set(self.tables or ()) - set(files))
+        if unlisted:
+            raise ResultsError(f"{self.folder} has no {unlisted[0]} among the files of its run (files from another "
+                               f"version of {self.experiment}? running it again rewrites them)")
         for name, digest in files.items():
             path = inside(self.folder, name)
             if not path.is_file():
@@ -388,7 +438,11 @@ class ResultsFolder:
         return str(self.meta.get("profile"))
 
     def csv(self, name: str, columns: Sequence[str] = ()) -> pd.DataFrame:
-        """The table ``name`` (read once); ``columns`` that must be present."""
+        """The table ``name`` (read once), checked against its declared schema (:class:`Csv`) when the folder
+        was opened with ``tables``, else for ``columns`` that must be present. A name the schema does not declare
+        is a bug of the caller (``KeyError``), not a damaged folder."""
+        if self.tables is not None and name not in self.tables:
+            raise KeyError(f"{name} is not a table of {self.experiment} (declared: {sorted(self.tables)})")
         if name not in self._tables:
             path = inside(self.folder, name)
             try:
@@ -402,6 +456,8 @@ class ResultsFolder:
             if text:
                 raise ResultsError(f"{path}: the column {text[0]!r} holds values that are not numbers; not written "
                                    "by hw1")
+            if self.tables is not None:
+                self.tables[name].check(frame, self.folder / name)
             self._tables[name] = frame
         frame = self._tables[name]
         missing = [c for c in columns if c not in frame.columns]

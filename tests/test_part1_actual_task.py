@@ -11,8 +11,10 @@ from conftest import FOLDER_META, OUTCOME_META, smoke_run
 from hw1.report import build as report
 from hw1.results import ResultsFolder, file_digest, read_json, write_json
 from hw1.report.views import part1_actual_task as view
+from hw1.report.views.schema import tables
 
 NAME = "part1_actual_task"
+COLUMNS = {name: list(t.columns) for name, t in tables(NAME).items()}  # the declared schema
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +82,7 @@ def test_the_deeper_dnns_of_the_real_profiles_match_the_dnn_within_two_percent(p
 def test_final_metrics_are_the_last_history_row_of_every_model_and_seed(smoke):
     s = read_json(smoke / "settings.json")["settings"]
     models, history = pd.read_csv(smoke / "models.csv"), pd.read_csv(smoke / "history.csv")
-    assert list(models.columns) == view.MODEL_COLUMNS and list(history.columns) == view.HISTORY_COLUMNS
+    assert list(models.columns) == COLUMNS["models.csv"] and list(history.columns) == COLUMNS["history.csv"]
     assert models["model"].tolist() == [m for m in ("dnn", "cnn", "rnn", "dnn3") for _ in s["seeds"]]
     assert models.groupby("model")["seed"].apply(list).map(lambda v: v == s["seeds"]).all() and len(s["seeds"]) >= 2
     last = history.groupby(["model", "seed"], sort=False).tail(1).reset_index(drop=True)
@@ -164,8 +166,8 @@ def fabricated(folder, settings: dict, test_acc: dict[str, list[float]],
                  train_loss=(train_loss or {}).get(m, [0.1] * len(accs))[r], train_acc=0.97, test_loss=0.2,
                  test_acc=acc, diverged=False)
             for m, accs in test_acc.items() for r, acc in enumerate(accs)]
-    models = pd.DataFrame(rows, columns=view.MODEL_COLUMNS)
-    history = pd.concat([models.assign(epoch=e) for e in (0, 1)])[view.HISTORY_COLUMNS]
+    models = pd.DataFrame(rows, columns=COLUMNS["models.csv"])
+    history = pd.concat([models.assign(epoch=e) for e in (0, 1)])[COLUMNS["history.csv"]]
     folder.mkdir(parents=True)
     models.to_csv(folder / "models.csv", index=False)
     history.to_csv(folder / "history.csv", index=False)

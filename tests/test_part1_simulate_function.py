@@ -11,8 +11,10 @@ from conftest import FOLDER_META, OUTCOME_META, run_main, smoke_run
 from hw1.report import build as report
 from hw1.results import ResultsFolder, file_digest, read_json, write_json
 from hw1.report.views import part1_simulate_function as view
+from hw1.report.views.schema import tables
 
 NAME = "part1_simulate_function"
+COLUMNS = {name: list(t.columns) for name, t in tables(NAME).items()}  # the declared schema
 TRUE = {"sinc": lambda x: np.sin(5 * np.pi * x) / (5 * np.pi * x), "sign": lambda x: np.sign(np.sin(5 * np.pi * x)),
         "cube": lambda x: x ** 3}  # written independently of hw1.lab.data
 
@@ -27,7 +29,7 @@ def test_depth_models_have_the_target_parameter_count_as_keras_counts_it(smoke):
 
     s = read_json(smoke / "settings.json")["settings"]
     models = pd.read_csv(smoke / "models.csv")
-    assert list(models.columns) == view.MODEL_COLUMNS
+    assert list(models.columns) == COLUMNS["models.csv"]
     assert set(models["function"]) == {"sinc", "sign", "cube"}
     assert sorted(models["hidden_layers"].unique()) == s["depths"] and len(s["depths"]) >= 3
     for row in models.drop_duplicates(["model"]).itertuples():
@@ -44,7 +46,7 @@ def test_depth_models_have_the_target_parameter_count_as_keras_counts_it(smoke):
 def test_final_loss_equals_the_mse_of_the_saved_curve_against_the_true_function(smoke):
     s = read_json(smoke / "settings.json")["settings"]
     models, predictions = pd.read_csv(smoke / "models.csv"), pd.read_csv(smoke / "predictions.csv")
-    assert list(predictions.columns) == view.PREDICTION_COLUMNS
+    assert list(predictions.columns) == COLUMNS["predictions.csv"]
     n = s["samples"]
     for row in models.itertuples():
         curve = predictions[(predictions["function"] == row.function) & (predictions["model"] == row.model)
@@ -63,7 +65,7 @@ def test_final_loss_equals_the_mse_of_the_saved_curve_against_the_true_function(
 def test_history_has_every_seed_and_ends_at_the_final_loss(smoke):
     s = read_json(smoke / "settings.json")["settings"]
     history, models = pd.read_csv(smoke / "history.csv"), pd.read_csv(smoke / "models.csv")
-    assert list(history.columns) == view.HISTORY_COLUMNS
+    assert list(history.columns) == COLUMNS["history.csv"]
     assert s["seeds"] == [0, 1] and not history["diverged"].any()
     epochs = list(range(0, s["epochs"] + 1, s["eval_every"]))
     for (f, m, seed), part in history.groupby(["function", "model", "seed"]):
@@ -188,7 +190,7 @@ def fabricated(folder, settings: dict, losses: dict[str, dict[int, list[float]]]
                  diverged=False)
             for f, by_depth in losses.items() for d, values in by_depth.items() for r, loss in enumerate(values)]
     folder.mkdir(parents=True)
-    pd.DataFrame(rows, columns=view.MODEL_COLUMNS).to_csv(folder / "models.csv", index=False)
+    pd.DataFrame(rows, columns=COLUMNS["models.csv"]).to_csv(folder / "models.csv", index=False)
     runs = len(next(iter(next(iter(losses.values())).values())))
     settings = {**settings, "seeds": list(range(runs)), "functions": {f: settings["functions"][f] for f in losses}}
     write_json(folder / "settings.json", {"experiment": NAME, "profile": "default", "seed": 0, "settings": settings,

@@ -14,8 +14,10 @@ from hw1.measure import trajectory
 from hw1.report.prose import num, pct
 from hw1.results import ResultsFolder, read_json
 from hw1.report.views import part2_error_surface as view
+from hw1.report.views.schema import tables
 
 NAME = "part2_error_surface"
+COLUMNS = {name: list(t.columns) for name, t in tables(NAME).items()}  # the declared schema
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +87,7 @@ def test_grid_centre_is_the_trained_model_and_points_equal_a_keras_recomputation
 
     s, outcome = read_json(smoke / "settings.json")["settings"], read_json(smoke / "outcome.json")
     grid, path = pd.read_csv(smoke / "grid.csv"), pd.read_csv(smoke / "trajectory.csv")
-    assert list(grid.columns) == view.GRID_COLUMNS and list(path.columns) == view.PATH_COLUMNS
+    assert list(grid.columns) == COLUMNS["grid.csv"] and list(path.columns) == COLUMNS["trajectory.csv"]
     assert path["epoch"].tolist() == list(range(s["epochs"] + 1)) and not path["diverged"].any()
     assert grid.groupby("directions").size().to_dict() == {"pca": s["grid_points"] ** 2,
                                                             "filter_normalized": s["grid_points"] ** 2}

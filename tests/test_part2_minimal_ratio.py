@@ -16,8 +16,11 @@ from hw1.report import spectra as spectrum_tables
 from hw1.report import build as report
 from hw1.results import ResultsFolder, read_json
 from hw1.report.views import part2_minimal_ratio as view
+from hw1.report import evidence
+from hw1.report.views.schema import tables
 
 NAME = "part2_minimal_ratio"
+COLUMNS = {name: list(t.columns) for name, t in tables(NAME).items()}  # the declared schema
 CSVS = ("runs.csv", "spectra.csv", "stages.csv")
 
 
@@ -121,7 +124,7 @@ def _weights(folder, activation: str, run: int) -> list[np.ndarray]:
 def test_runs_csv_agrees_with_spectra_csv(smoke):
     s = read_json(smoke / "settings.json")["settings"]
     runs, spectra = pd.read_csv(smoke / "runs.csv"), pd.read_csv(smoke / "spectra.csv")
-    assert list(runs.columns) == view.COLUMNS and list(spectra.columns) == view.SPECTRA
+    assert list(runs.columns) == COLUMNS["runs.csv"] and list(spectra.columns) == COLUMNS["spectra.csv"]
     assert runs.groupby("activation").size().to_dict() == {a: s["runs"] for a in s["activations"]}
     assert not runs["diverged"].any() and len(spectra) == len(runs) * s["params"]
     tol = s["eig_tol"]
@@ -263,12 +266,12 @@ def test_a_verdict_needs_the_converged_runs_too():
     loss = np.sort(rng.uniform(1e-5, 1e-3, 40))
     frame = pd.DataFrame({"train_loss": loss, "n_negative": np.arange(40) // 4, "grad_norm": loss,
                           "min_eig": -loss, "converged": np.arange(40) < 12})
-    stats = {"part": frame, "index": view.rank_test(frame["train_loss"], frame["n_negative"]),
-             "grad": view.rank_test(frame["train_loss"], frame["grad_norm"])}
+    stats = {"part": frame, "index": evidence.rank_correlation(frame["train_loss"], frame["n_negative"]),
+             "grad": evidence.rank_correlation(frame["train_loss"], frame["grad_norm"])}
     done = frame[frame["converged"]].assign(n_negative=rng.permutation(12) % 2)
-    stats["index_done"] = view.rank_test(done["train_loss"], done["n_negative"])
+    stats["index_done"] = evidence.rank_correlation(done["train_loss"], done["n_negative"])
     assert stats["index"].resolved and stats["index_done"].p > 0.05
     assert view._index_note("tanh", stats, 1e-4, 1e-4).verdict == "unresolved"
     done = frame[frame["converged"]]
-    stats["index_done"] = view.rank_test(done["train_loss"], done["n_negative"])
+    stats["index_done"] = evidence.rank_correlation(done["train_loss"], done["n_negative"])
     assert view._index_note("tanh", stats, 1e-4, 1e-4).verdict == "agrees"

@@ -12,8 +12,10 @@ import pytest
 from conftest import load_script, run_main, smoke_run
 from hw1.results import ResultsFolder, file_digest, read_json
 from hw1.report.views import part3_interpolation as view
+from hw1.report.views.schema import tables
 
 NAME = "part3_interpolation"
+COLUMNS = {name: list(t.columns) for name, t in tables(NAME).items()}  # the declared schema
 METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
 SMOKE = ["--profile", "smoke", "--save-weights"]
 
@@ -52,7 +54,7 @@ def endpoint_weights(folder, pair, alpha):
 
 def test_both_pairs_on_the_full_alpha_grid(smoke):
     curves, ends = pd.read_csv(smoke / "interpolation.csv"), pd.read_csv(smoke / "endpoints.csv")
-    assert list(curves.columns) == view.CURVE_COLUMNS and list(ends.columns) == view.END_COLUMNS
+    assert list(curves.columns) == COLUMNS["interpolation.csv"] and list(ends.columns) == COLUMNS["endpoints.csv"]
     assert set(curves["pair"]) == {"batch_size", "learning_rate"} and not curves["diverged"].any()
     for _, curve in curves.groupby("pair"):
         assert len(curve) >= 31 and curve["alpha"].min() == -1 and curve["alpha"].max() == 2
@@ -206,8 +208,8 @@ def test_the_figures_are_redrawn_from_the_files_alone_without_tensorflow(smoke):
 
     from conftest import ROOT
 
-    code = ("import sys; from hw1.report import plots\n"
-            f"paths = plots.draw({NAME!r}, {str(smoke)!r})\n"
+    code = ("import sys; from hw1.report import views\n"
+            f"paths = views.draw({NAME!r}, {str(smoke)!r})\n"
             "assert len(paths) == 2 and all(p.stat().st_size > 10_000 for p in paths), paths\n"
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)

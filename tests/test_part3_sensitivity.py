@@ -14,8 +14,10 @@ from hw1.report import build as report
 from hw1.report.document import Note, Table
 from hw1.results import ResultsFolder, file_digest, read_json
 from hw1.report.views import part3_sensitivity as view
+from hw1.report.views.schema import tables
 
 NAME = "part3_sensitivity"
+COLUMNS = {name: list(t.columns) for name, t in tables(NAME).items()}  # the declared schema
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,7 @@ def test_every_model_reaches_the_target_or_is_reported_capped(smoke):
     table = pd.read_csv(smoke / "models.csv")
     s = read_json(smoke / "settings.json")["settings"]
     outcome = read_json(smoke / "outcome.json")
-    assert list(table.columns) == view.COLUMNS
+    assert list(table.columns) == COLUMNS["models.csv"]
     n_train = s["dataset"]["train_size"]
     for row in table.itertuples():
         per_epoch = -(-n_train // row.batch_size)
@@ -114,7 +116,7 @@ def _synthetic(tmp_path, smoke, test_acc, edit=lambda frame: frame) -> ResultsFo
                  top_hessian_eigenvalue=0.1 + 0.02 * i, diverged=False)
             for sweep in view.SWEEPS for i in range(5) for seed in range(3)
             for b, lr in [(sizes[i], 1e-3) if sweep == "batch_size" else (64, rates[i])]]
-    edit(pd.DataFrame(rows, columns=view.COLUMNS)).to_csv(folder / "models.csv", index=False)
+    edit(pd.DataFrame(rows, columns=COLUMNS["models.csv"])).to_csv(folder / "models.csv", index=False)
     outcome = read_json(smoke / "outcome.json")
     outcome.update(settings_digest=file_digest(folder / "settings.json"),
                    files={"models.csv": file_digest(folder / "models.csv")})
@@ -157,7 +159,7 @@ def test_diverged_and_capped_models_are_shown_as_such_and_never_read_as_minimize
         return frame
 
     run = _synthetic(tmp_path, smoke, lambda i, seed: 0.94 - 0.01 * i, edit)
-    assert len(view.minimizers(view._models(run))) == 30 - 2  # 15 rows per sweep; one diverged, one capped
+    assert len(view.minimizers(view.read_models(run))) == 30 - 2  # 15 rows per sweep; one diverged, one capped
     for plot in view.plots(run):
         assert plots.render(plot, run.folder).stat().st_size > 20_000
     captions = " ".join(p.caption for p in view.plots(run))

@@ -271,15 +271,21 @@ class Run:
         draw the figures from the files written.
 
         Args:
-            tables: ``{"history.csv": frame, ...}``, written as tidy CSVs.
+            tables: ``{"history.csv": frame, ...}``, written as tidy CSVs: exactly the tables and columns that
+                :mod:`hw1.report.views.schema` declares for the experiment, in its order.
             outcome: summary numbers of what came out (not inputs), written to outcome.json.
 
         Returns:
             The figure paths.
         """
+        from hw1.report.views import schema  # the declared columns of every CSV (no matplotlib, no TensorFlow)
+
+        declared = schema.tables(self.name)
+        if set(tables) != set(declared):  # a bug of the script, not of the user
+            raise ValueError(f"{self.name} writes {sorted(tables)}; its schema declares {sorted(declared)}")
         cache = self._begin()
         for name, frame in tables.items():
-            write_csv(self.folder / name, frame)
+            write_csv(self.folder / name, declared[name].select(frame))
         write_json(self.folder / "settings.json", {
             "experiment": self.name, "profile": self.args.profile, "seed": self.seed, "settings": self.settings,
             "versions": package_versions(), "machine": machine()})
@@ -288,9 +294,9 @@ class Run:
             "settings_digest": file_digest(self.folder / "settings.json"),
             "files": {name: file_digest(self.folder / name) for name in tables}})
         cache.clear()
-        from hw1.report import plots  # matplotlib, only now: figures are drawn from the finished run's files
+        from hw1.report import views  # matplotlib, only now: figures are drawn from the finished run's files
 
-        figures = plots.draw(self.name, self.folder)
+        figures = views.draw(self.name, self.folder)
         self.progress(f"wrote {', '.join(tables)} and {len(figures)} figure(s) to {self.folder}")
         if self._lock is not None:
             self._lock.release()

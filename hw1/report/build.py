@@ -37,7 +37,7 @@ from hw1.report.document import Conclusion, Document, Figure, Note, Section, Tab
 from hw1.report.evidence import RULE
 from hw1.report.prose import duration
 from hw1.results import DiskFullError, ResultsError, ResultsFolder, inside, write_text
-from hw1.report.views import Task, View, views
+from hw1.report.views import Plot, Task, View, views
 
 
 def _section(view: View, task: Task, run: ResultsFolder | None, error: str) -> tuple[Section, Conclusion | None]:
@@ -49,14 +49,17 @@ def _section(view: View, task: Task, run: ResultsFolder | None, error: str) -> t
     section.status = f"{run.profile} profile, {duration(run.outcome.get('seconds'))}"
     try:
         section.describe = task.describe(run)
+        plots = view.task_plots(task, run)
         section.figures = [Figure(f"{view.experiment}/{p.file}", p.title, p.caption,
-                                  _figure_exists(run.folder, p.file)) for p in view.task_plots(task, run)]
+                                  _figure_exists(run.folder, p.file)) for p in plots]
         section.comment = task.comment(run)
-        text, figure_file = task.conclusion(run)
+        text, answer = task.conclusion(run)
     except ResultsError as err:  # files hw1 did not write (schema, names, sizes); a bug of a view is raised
         section.error, section.status = str(err), "error"
         return section, None
-    figure = next((f for f in section.figures if f.path.endswith("/" + figure_file)), None) if figure_file else None
+    if answer is not None and not isinstance(answer, Plot):
+        raise TypeError(f"{view.experiment} {task.key}: the conclusion cites a {type(answer).__name__}, not a Plot")
+    figure = next((f for p, f in zip(plots, section.figures) if p == answer), None)  # the Plot the view cites
     return section, Conclusion(section, text, figure)
 
 
@@ -79,7 +82,7 @@ def build(root: str | Path) -> tuple[list[Section], list[Conclusion], list[Resul
         run, error = None, ""
         if (folder / "settings.json").exists() or (folder / "outcome.json").exists():
             try:
-                run = ResultsFolder(folder)
+                run = view.open(folder)
                 runs.append(run)
             except ResultsError as err:
                 error = str(err)

@@ -3,8 +3,9 @@
 Nothing here imports TensorFlow, and importing it changes no global state: figures are
 ``matplotlib.figure.Figure`` objects (no pyplot, no backend switch), drawn inside
 ``matplotlib.rc_context(STYLE)``. Every figure can be regenerated from stored results with
-``python -m hw1.report.plots [DIR]``. What each experiment draws is in its view (:mod:`hw1.report.views`);
-this module holds the one figure style, :func:`render`, and the drawing helpers views share.
+``python -m hw1.report.plots [DIR]``. What each experiment draws is in its view (:mod:`hw1.report.views`, which
+imports this module; this module never imports the views): here are the one figure style, :func:`render`,
+and the drawing helpers views share.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from hw1.results import ResultsError, ResultsFolder, atomic_path, inside
+from hw1.results import atomic_path, inside
 
 if TYPE_CHECKING:
     from hw1.report.views import Plot
@@ -47,40 +48,6 @@ def render(plot: Plot, folder: str | Path) -> Path:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png")
     return path
-
-
-def draw(experiment: str, folder: str | Path) -> list[Path]:
-    """Draw every figure of one experiment from the finished run in ``folder``."""
-    from hw1.report.views import view
-
-    folder = Path(folder)
-    return [render(p, folder) for p in view(experiment).plots(ResultsFolder(folder))]
-
-
-def draw_all(root: str | Path) -> tuple[dict[str, list[Path]], dict[str, str]]:
-    """Draw the figures of every experiment found under ``root``, each on its own.
-
-    Returns:
-        ``(drawn, skipped)``: the figure paths per experiment, and one reason per experiment
-        whose folder exists but could not be drawn (unfinished, mixed or damaged files, or files that do not
-        have the schema hw1 writes).
-
-    Raises:
-        hw1.results.DiskFullError: the device is full (drawing the others could not succeed either).
-    """
-    from hw1.report.views import views
-
-    root = Path(root)
-    drawn, skipped = {}, {}
-    for v in views():
-        folder = root / v.experiment
-        if not folder.is_dir():
-            continue
-        try:
-            drawn[v.experiment] = draw(v.experiment, folder)
-        except ResultsError as err:  # unfinished, mixed, damaged or not hw1's files; a bug of a view is raised
-            skipped[v.experiment] = str(err)
-    return drawn, skipped
 
 
 # ---------------------------------------------------------------- helpers the views share

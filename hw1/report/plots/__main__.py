@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from hw1.report.plots import draw_all
+from hw1.report.views import draw_all
 from hw1.results import DiskFullError
 
 

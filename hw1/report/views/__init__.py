@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import pkgutil
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from hw1.report.document import Note, Table
-from hw1.results import ResultsError, ResultsFolder, safe_name
+from hw1.results import Csv, ResultsError, ResultsFolder, safe_name
+from hw1.report.views.schema import tables
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure as MplFigure
@@ -34,12 +37,14 @@ class Plot:
 
     ``draw(fig)`` fills a fresh matplotlib figure of ``size`` inches (axes, legends); the
     caption is added under it by :func:`hw1.report.plots.render`, with the same text the report prints.
+    A conclusion cites the figure by returning the Plot itself; two Plots are the same figure when all but
+    ``draw`` (a closure, rebuilt each time) are equal.
     """
 
     file: str
     title: str
     caption: str
-    draw: Callable[["MplFigure"], None]
+    draw: Callable[["MplFigure"], None] = field(compare=False)
     size: tuple[float, float] = (7.0, 4.6)
 
     def __post_init__(self) -> None:
@@ -56,8 +61,9 @@ class Task:
         key, title, question: as the assignment numbers and asks it (``"1-2b"``, ...).
         describe: settings tables of the run.
         comment: the findings (notes, and tables of the numbers they cite).
-        conclusion: ``(one short paragraph in plain words, file of the figure that answers it)``.
-        figures: the files of this task's plots, in order; empty: every plot of the view.
+        conclusion: ``(one short paragraph in plain words, the figure that answers it or None)``; the figure
+            is one of the task's plots.
+        figures: this task's plots, in order; None: every plot of the view.
     """
 
     key: str
@@ -65,8 +71,8 @@ class Task:
     question: str
     describe: Callable[[ResultsFolder], list[Table]]
     comment: Callable[[ResultsFolder], list[Note | Table]]
-    conclusion: Callable[[ResultsFolder], tuple[str, str | None]]
-    figures: Sequence[str] = ()
+    conclusion: Callable[[ResultsFolder], tuple[str, Plot | None]]
+    figures: Callable[[ResultsFolder], list[Plot]] | None = None
 
 
 @dataclass(frozen=True)
@@ -78,24 +84,61 @@ class View:
     plots: Callable[[ResultsFolder], list[Plot]]
     tasks: tuple[Task, ...]
 
+    @property
+    def tables(self) -> dict[str, Csv]:
+        """The CSVs of the experiment, as declared in :mod:`hw1.report.views.schema`."""
+        return tables(self.experiment)
+
+    def open(self, folder: str | os.PathLike) -> ResultsFolder:
+        """The finished run in ``folder``, its CSVs checked against the experiment's schema when read."""
+        return ResultsFolder(folder, self.tables)
+
     def task_plots(self, task: Task, run: ResultsFolder) -> list[Plot]:
-        plots = self.plots(run)
-        if not task.figures:
-            return plots
-        by_file = {p.file: p for p in plots}
-        return [by_file[f] for f in task.figures if f in by_file]
+        return (task.figures or self.plots)(run)
 
 
 def views() -> list[View]:
     """Every view under ``hw1/report/views``, in the assignment's order."""
     found = []
     for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("part"):
+        if info.name.startswith("part"):  # (common, schema: shared modules, not views)
             view = importlib.import_module(f"{__name__}.{info.name}").VIEW
             if view.experiment != info.name:
                 raise RuntimeError(f"hw1/report/views/{info.name}.py describes {view.experiment!r}; name it after it")
             found.append(view)
     return sorted(found, key=lambda v: v.position)
+
+
+def draw(experiment: str, folder: str | os.PathLike) -> list[Path]:
+    """Draw every figure of one experiment from the finished run in ``folder``."""
+    from hw1.report.plots import render  # matplotlib, only to draw
+
+    v = view(experiment)
+    return [render(p, folder) for p in v.plots(v.open(folder))]
+
+
+def draw_all(root: str | os.PathLike) -> tuple[dict[str, list[Path]], dict[str, str]]:
+    """Draw the figures of every experiment found under ``root``, each on its own.
+
+    Returns:
+        ``(drawn, skipped)``: the figure paths per experiment, and one reason per experiment
+        whose folder exists but could not be drawn (unfinished, mixed or damaged files, or files that do not
+        have the schema hw1 writes).
+
+    Raises:
+        hw1.results.DiskFullError: the device is full (drawing the others could not succeed either).
+    """
+    root = Path(root)
+    drawn, skipped = {}, {}
+    for v in views():
+        folder = root / v.experiment
+        if not folder.is_dir():
+            continue
+        try:
+            drawn[v.experiment] = draw(v.experiment, folder)
+        except ResultsError as err:  # unfinished, mixed, damaged or not hw1's files; a bug of a view is raised
+            skipped[v.experiment] = str(err)
+    return drawn, skipped
 
 
 def view(experiment: str) -> View:

@@ -13,9 +13,6 @@ from hw1.results import ResultsFolder
 from hw1.report.views import Plot, Task, View
 from hw1.report.views.common import dataset_rows, diverged_note, live, settings_table, training_rows
 
-METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
-MODEL_COLUMNS = ["model", "run", "seed", "params", *METRICS, "diverged"]
-HISTORY_COLUMNS = ["model", "run", "seed", "epoch", *METRICS, "diverged"]
 NAMES = {"dnn": "DNN", "cnn": "CNN", "rnn": "RNN"}
 KINDS = ("dnn", "cnn", "rnn")
 SE_MARGIN = 2.0  # an accuracy difference counts only beyond this many binomial standard errors of one accuracy
@@ -42,7 +39,7 @@ def family(settings: dict) -> dict[str, int]:
 
 
 def _models(run: ResultsFolder) -> pd.DataFrame:
-    return run.csv("models.csv", MODEL_COLUMNS)
+    return run.csv("models.csv")
 
 
 def seed_lines(ax, frame: pd.DataFrame, x: str, y: str, color: str, label: str, **style) -> None:
@@ -55,7 +52,7 @@ def seed_lines(ax, frame: pd.DataFrame, x: str, y: str, color: str, label: str, 
 
 def plots(run: ResultsFolder) -> list[Plot]:
     s, models = run.settings, _models(run)
-    history = live(run.csv("history.csv", HISTORY_COLUMNS))
+    history = live(run.csv("history.csv"))
     order = list(dict.fromkeys(models["model"]))
     colors = {m: f"C{i}" for i, m in enumerate(order)}
     labels = {m: f"{name(m)}, {num(int(s['models'][m]['params']))} params" for m in order}
@@ -271,17 +268,17 @@ def depth_verdicts(s: dict, groups: dict[str, pd.DataFrame], found: dict) -> lis
     what = (f"Training loss after {s['epochs']} epochs, median per depth: {loss}. "
             + ("It falls with depth" if fit.direction < 0 else "It rises with depth" if fit.direction > 0 else
                "Not resolved by this run whether it changes with depth") + f" ({fit.reason}).")
-    steps = "; ".join(f"from {layers(a)} to {b} it goes the other way in every run" for a, b in fit.reversals)
-    notes.append(Note(what + (f" Not monotone: {steps}." if steps else "")
+    notes.append(Note(what + evidence.reversal_text(fit, layers)
                       + f" Generalization gap (training − test accuracy, median, points): {gap}."))
     return notes
 
 
-def conclusion(run: ResultsFolder) -> tuple[str, str]:
+def conclusion(run: ResultsFolder) -> tuple[str, Plot]:
+    _, accuracy = plots(run)
     s, models = run.settings, _models(run)
     groups = _per_model(models)
     if not groups:
-        return "Every run diverged; nothing to conclude.", "acc.png"
+        return "Every run diverged; nothing to conclude.", accuracy
     n_test, _, se = _scale(run, models)
     found = findings(run, models)
     kinds = [m for m in KINDS if m in groups]
@@ -310,7 +307,7 @@ def conclusion(run: ResultsFolder) -> tuple[str, str]:
                  f"median test accuracy {medians}; {word} ({e.reason})."
                  + (f" The training loss {fitted} with depth ({fit.reason})." if fitted else
                     " Whether the training loss changes with depth is not resolved by this run."))
-    return text, "acc.png"
+    return text, accuracy
 
 
 VIEW = View("part1_actual_task", position=2, plots=plots, tasks=(

@@ -14,10 +14,6 @@ from hw1.results import ResultsFolder
 from hw1.report.views import Plot, Task, View
 from hw1.report.views.common import diverged_note, live, settings_table, training_rows
 
-MODEL_COLUMNS = ["function", "model", "hidden_layers", "widths", "params", "run", "seed", "train_loss", "escaped",
-                 "median", "diverged"]
-HISTORY_COLUMNS = ["function", "model", "run", "seed", "epoch", "train_loss", "diverged"]
-PREDICTION_COLUMNS = ["function", "model", "run", "seed", "x", "y_true", "y_pred"]
 MARGIN = 0.5  # a depth effect counts only if the median final loss changes by more than half, first to last depth
 WHO = "Telgarsky (2016) and Eldan & Shamir (2016), read for what Adam reaches"
 EXPECTED = ("at equal parameter count the deeper nets reach the lower final training loss (the final MSE falls with "
@@ -33,7 +29,7 @@ CLAIM = ("The claim from the literature is about representation: some functions 
 
 
 def _models(run: ResultsFolder) -> pd.DataFrame:
-    return run.csv("models.csv", MODEL_COLUMNS)
+    return run.csv("models.csv")
 
 
 def label(settings: dict, function: str) -> str:
@@ -46,8 +42,8 @@ def layers(n: int) -> str:
 
 def plots(run: ResultsFolder) -> list[Plot]:
     s, models = run.settings, _models(run)
-    history = live(run.csv("history.csv", HISTORY_COLUMNS))
-    predictions = run.csv("predictions.csv", PREDICTION_COLUMNS)
+    history = live(run.csv("history.csv"))
+    predictions = run.csv("predictions.csv")
     first = models.drop_duplicates("model")
     order = list(first["model"])
     colors = {m: f"C{i}" for i, m in enumerate(order)}
@@ -243,11 +239,12 @@ def constant_fit(run: ResultsFolder, function: str) -> float:
     return float(run.outcome["constant_fit_mse"][function])
 
 
-def conclusion(run: ResultsFolder) -> tuple[str, str]:
+def conclusion(run: ResultsFolder) -> tuple[str, Plot]:
+    final, *_ = plots(run)
     s, all_models = run.settings, _models(run)
     models = live(all_models)
     if models.empty:
-        return "Every run diverged; nothing to conclude.", "final_loss.png"
+        return "Every run diverged; nothing to conclude.", final
     found = findings(all_models)
     parts = []
     for f, part in models.groupby("function", sort=False):
@@ -270,7 +267,7 @@ def conclusion(run: ResultsFolder) -> tuple[str, str]:
     return (f"At about {s['target_params']} parameters each, with the first layer's kinks spread over the inputs, "
             f"after {s['epochs']:,} full-batch Adam steps over {len(s['seeds'])} seeds, " + "; ".join(parts)
             + ". That is what Adam found in this budget, not a limit of what the shallow nets can represent.",
-            "final_loss.png")
+            final)
 
 
 VIEW = View("part1_simulate_function", position=1, plots=plots, tasks=(

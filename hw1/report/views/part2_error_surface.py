@@ -12,8 +12,6 @@ from hw1.results import ResultsFolder, check_grid
 from hw1.report.views import Plot, Task, View
 from hw1.report.views.common import architecture_text, dataset_rows, settings_table, training_rows
 
-GRID_COLUMNS = ["directions", "alpha", "beta", "train_loss", "train_acc"]
-PATH_COLUMNS = ["epoch", "alpha", "beta", "train_loss", "train_acc", "test_loss", "test_acc", "diverged"]
 PLANES = {"pca": "the PCA directions of the training trajectory",
           "filter_normalized": "filter-normalized random directions (Li et al. 2018)"}
 LOWER = 1e-3    # a grid point is "lower" than the trained model when its loss is lower by more than 0.1 %
@@ -21,11 +19,11 @@ CENTRE = 1e-4   # the grid's centre must equal the trained model's loss to this 
 
 
 def _grid(run: ResultsFolder) -> pd.DataFrame:
-    return run.csv("grid.csv", GRID_COLUMNS)
+    return run.csv("grid.csv")
 
 
 def _path(run: ResultsFolder) -> pd.DataFrame:
-    return run.csv("trajectory.csv", PATH_COLUMNS)
+    return run.csv("trajectory.csv")
 
 
 def _centre(run: ResultsFolder) -> tuple[str, float]:
@@ -175,11 +173,12 @@ def comment(run: ResultsFolder) -> list[Note]:
     return notes
 
 
-def conclusion(run: ResultsFolder) -> tuple[str, str]:
+def conclusion(run: ResultsFolder) -> tuple[str, Plot | None]:
     s, o = run.settings, run.outcome
     words, trained = _centre(run)
     found = planes(run)
-    figure = "surface_pca.png" if "pca" in found else "surface_filter_normalized.png"
+    shown = dict(zip(found, plots(run)))  # one figure per plane
+    figure = shown.get("pca", shown.get("filter_normalized"))
     if o["diverged"]:
         return (f"Training diverged at epoch {o['diverged_at_epoch']} (learning rate {s['learning_rate']:g}), so "
                 f"there is no trained model to look around; the surfaces show the neighbourhood of {words} "
@@ -214,4 +213,4 @@ def conclusion(run: ResultsFolder) -> tuple[str, str]:
 
 VIEW = View("part2_error_surface", position=6, plots=plots, tasks=(
     Task("1-2 bonus", "Error surface", "What does the loss surface around a trained model look like?",
-         describe, comment, conclusion, figures=("surface_pca.png", "surface_filter_normalized.png")),))
+         describe, comment, conclusion),))

@@ -12,11 +12,10 @@ from hw1.results import ResultsFolder
 from hw1.report.views import Plot, Task, View
 from hw1.report.views.common import architecture_text, settings_table, training_rows
 
-COLUMNS = ["step", "train_loss", "grad_norm", "diverged"]
 
 
 def _history(run: ResultsFolder):
-    return run.csv("history.csv", COLUMNS)
+    return run.csv("history.csv")
 
 
 def plots(run: ResultsFolder) -> list[Plot]:
@@ -125,11 +124,12 @@ def comment(run: ResultsFolder) -> list[Note]:
     return notes
 
 
-def conclusion(run: ResultsFolder) -> tuple[str, str]:
+def conclusion(run: ResultsFolder) -> tuple[str, Plot]:
+    (figure,) = plots(run)
     h = _history(run)
     live = h[~h["diverged"].astype(bool)]
     if live.empty:
-        return "The run diverged at once; nothing to conclude.", "gradient_norm.png"
+        return "The run diverged at once; nothing to conclude.", figure
     first, last = live.iloc[0], live.iloc[-1]
     rises = (live["grad_norm"].diff().iloc[1:] > 0).mean()
     shape = ("The gradient norm does not fall steadily with the loss: it rises in "
@@ -138,7 +138,7 @@ def conclusion(run: ResultsFolder) -> tuple[str, str]:
     return (f"{shape}; over {num(int(last['step']))} full-batch steps the loss drops "
             f"{times(first['train_loss'], last['train_loss'])} and ‖∇L‖ {times(first['grad_norm'], last['grad_norm'])}."
             + (f" {_plateau_words(live)}" if _plateau_words(live) else "")
-            + (" The run diverged before the end." if len(live) < len(h) else ""), "gradient_norm.png")
+            + (" The run diverged before the end." if len(live) < len(h) else ""), figure)
 
 
 VIEW = View("part2_gradient_norm", position=4, plots=plots, tasks=(

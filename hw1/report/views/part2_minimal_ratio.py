@@ -7,6 +7,7 @@ spectra (:func:`hw1.report.spectra.tolerance_sweep`), nothing is retrained.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -22,10 +23,6 @@ from hw1.results import ResultsFolder, check_grid
 from hw1.report.views import Plot, Task, View
 from hw1.report.views.common import diverged_note, live, settings_table
 
-COLUMNS = ["activation", "run", "seed", "train_loss", "grad_norm", "minimal_ratio", "n_positive", "n_negative",
-           "n_flat", "positive_share", "min_eig", "max_eig", "dead_units", "switching_units", "affine_residual",
-           "converged", "diverged"]
-SPECTRA = ["activation", "run", "index", "eigenvalue"]
 SWEEP = (1e-10, 1e-8, 1e-6, 1e-5, 1e-4, 1e-3)  # tolerances of the table
 COLORS = {"relu": "C0", "tanh": "C1"}
 NAMES = {"relu": "ReLU", "tanh": "tanh"}
@@ -34,39 +31,21 @@ AFFINE = 1e-9  # affine_residual below this: the net computes a straight line on
 
 # ---------------------------------------------------------------- reading
 
-def _runs(run: ResultsFolder) -> pd.DataFrame:
-    return run.csv("runs.csv", COLUMNS)
-
-
 def _live(run: ResultsFolder) -> pd.DataFrame:
-    return live(_runs(run))
+    return live(run.csv("runs.csv"))
 
 
 def _activations(run: ResultsFolder) -> list[str]:
     return [a for a in run.settings["activations"] if a in set(_live(run)["activation"])]
 
 
-def _spectra(run: ResultsFolder) -> pd.DataFrame:
-    return run.csv("spectra.csv", SPECTRA)
-
-
 def sweep(run: ResultsFolder, tols=SWEEP) -> pd.DataFrame:
     """The tolerance sweep of the saved spectra, per activation (the run's own eig_tol included)."""
     tols = sorted({*tols, run.settings["eig_tol"]})
-    return tolerance_sweep(_spectra(run), tols, by=["activation"])
+    return tolerance_sweep(run.csv("spectra.csv"), tols, by=["activation"])
 
 
-def rank_test(x: pd.Series, y: pd.Series) -> Evidence:
-    """Whether ``y`` rises or falls with ``x`` over independent runs, by the report's rule
-    (:func:`hw1.report.evidence.association`: Kendall's τ-b, no margin on τ; Holm is applied by :func:`all_stats`)."""
-    return ev.association(pd.DataFrame({"x": x.to_numpy(float), "y": y.to_numpy(float)}), "x", "y", margin=0.0)
-
-
-def rho_p(test: Evidence) -> str:
-    if not math.isfinite(test.p):
-        return f"no rank correlation (one side is constant over {test.n} runs)"
-    holm = f" (Holm over {test.adjusted_over} tests)" if test.adjusted_over > 1 else ""
-    return f"Kendall's τ = {test.effect:.2f} over {test.n} runs, p = {test.p:.1g}{holm}"
+rho_p = partial(Evidence.tau_text, unit="runs", digits=1)  # a rank test over independent runs, in words
 
 
 def affine_fit_loss(settings: dict) -> float:
@@ -82,103 +61,121 @@ def affine_fit_loss(settings: dict) -> float:
 
 # ---------------------------------------------------------------- figures
 
+def _setup(run: ResultsFolder) -> str:
+    """The protocol, for the start of every caption."""
+    s, acts = run.settings, _activations(run)
+    return (f"{s['architecture']} ({s['params']:,} parameters) with {' and '.join(NAMES[a] for a in acts)} hidden "
+            f"units, {s['runs']} runs each, on {s['samples']} points of y = {s['function_label']}; Adam on the MSE "
+            f"for {s['loss_steps']:,} full-batch steps, then on ‖∇L‖² (≤ {s['grad_steps']:,} steps, stop at ‖∇L‖ < "
+            f"{s['grad_tol']:g}); exact float64 Hessian of the full-data loss")
+
+
+def _log_loss_axis(ax, loss: pd.Series) -> None:
+    """Log x; less than a decade of losses gets three labelled ticks, or the axis would have no numbers."""
+    ax.set_xscale("log")
+    if loss.max() > 10 * loss.min():
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        ticks = np.geomspace(loss.min(), loss.max(), 3)
+        ax.set_xticks(ticks, [f"{v:.2g}" for v in ticks])
+        ax.xaxis.set_minor_locator(NullLocator())
+
+
+def draw_scatter(run: ResultsFolder, fig) -> None:
+    """Minimal ratio (top) and positive share (bottom) against the loss, one column per activation."""
+    runs, acts, tol, gtol = _live(run), _activations(run), run.settings["eig_tol"], run.settings["grad_tol"]
+    axes = fig.subplots(2, len(acts), squeeze=False, sharey="row")
+    for j, a in enumerate(acts):
+        part = runs[runs["activation"] == a]
+        done = part["converged"].astype(bool)
+        for i, column in enumerate(("minimal_ratio", "positive_share")):
+            ax = axes[i, j]
+            ax.scatter(part.loc[done, "train_loss"], part.loc[done, column], s=18, color=COLORS[a], alpha=0.75,
+                       linewidths=0)
+            ax.scatter(part.loc[~done, "train_loss"], part.loc[~done, column], s=18, facecolor="none",
+                       edgecolor=COLORS[a], linewidths=0.9)
+            _log_loss_axis(ax, part["train_loss"])
+        affine = part[part["affine_residual"] < AFFINE]
+        if len(affine) >= 2:
+            axes[0, j].annotate("a straight line\n(best affine fit)", (affine["train_loss"].median(),
+                                affine["minimal_ratio"].median()), xytext=(-12, 50), textcoords="offset points",
+                                ha="center", fontsize=8.5, arrowprops=dict(arrowstyle="->", color="0.3", lw=0.8))
+        axes[1, j].text(0.03, 0.05, f"share = 1 in {int((part['positive_share'] == 1).sum())} of {len(part)} runs",
+                        transform=axes[1, j].transAxes, fontsize=9, color="0.2")
+        axes[0, j].set_title(f"{NAMES[a]}: {len(part)} runs")
+        axes[1, j].set_xlabel("training loss (MSE) where ‖∇L‖² stopped")
+    axes[0, 0].set_ylabel(f"minimal ratio\n(share of λ > {tol:g})")
+    axes[1, 0].set_ylabel(f"positive share\n#(λ > {tol:g}) / #(|λ| > {tol:g})")
+    axes[1, 0].set_ylim(-0.03, 1.08)
+    marks = [Line2D([], [], ls="", marker="o", color="0.4", label=f"‖∇L‖ < {gtol:g}"),
+             Line2D([], [], ls="", marker="o", mfc="none", color="0.4", label=f"stopped at ‖∇L‖ ≥ {gtol:g}")]
+    axes[0, 0].legend(handles=marks, loc="upper right")
+
+
+def draw_tolerance(run: ResultsFolder, fig) -> None:
+    """The minimal ratio (left) and the share of runs with negative curvature (right) against the tolerance."""
+    acts, tol = _activations(run), run.settings["eig_tol"]
+    left, right = fig.subplots(1, 2)
+    grid = np.logspace(-10, -2, 33)
+    counts = tolerance_counts(run.csv("spectra.csv"), grid, by=["activation", "run"])
+    table = sweep(run, grid)
+    for a in acts:
+        mine = counts[counts["activation"] == a].pivot(index="tol", columns="run", values="minimal_ratio")
+        left.plot(mine.index, mine.to_numpy(), color=COLORS[a], lw=0.4, alpha=0.12)
+        rows = table[table["activation"] == a]
+        left.plot(rows["tol"], rows["ratio_median"], color=COLORS[a], lw=2, label=f"{NAMES[a]}: median over runs")
+        right.plot(rows["tol"], rows["runs_negative"] / rows["runs"], color=COLORS[a], lw=2, marker="o", ms=3,
+                   label=NAMES[a])
+    for ax in (left, right):
+        ax.axvline(tol, color="0.2", ls="--", lw=1)
+        ax.set(xscale="log", xlabel="tolerance for zero (|λ| ≤ tol)")
+    left.set(ylabel="minimal ratio (share of λ > tol)", ylim=(0, None), title="Minimal ratio")
+    right.set(ylabel="share of runs with some λ < −tol", ylim=(-0.02, 1.02), title="Runs with negative curvature")
+    right.yaxis.set_major_formatter(lambda v, _: f"{100 * v:.0f}%")
+    left.legend(loc="upper right")
+
+
+def draw_spectra(run: ResultsFolder, fig) -> None:
+    """Histograms of |λ|, positive and negative apart, one panel per activation."""
+    acts, tol = _activations(run), run.settings["eig_tol"]
+    axes = fig.subplots(1, len(acts), squeeze=False, sharey=True)[0]
+    values = run.csv("spectra.csv").merge(_live(run)[["activation", "run"]])
+    floor, top = 1e-17, max(values["eigenvalue"].abs().max(), 10 * tol)
+    edges = np.logspace(np.log10(floor) - 0.01, np.log10(top) + 0.01, 57)
+    for ax, a in zip(axes, acts):
+        v = values.loc[values["activation"] == a, "eigenvalue"].to_numpy()
+        ax.axvspan(edges[0], tol, color="0.9", zorder=0, label=f"|λ| ≤ {tol:g}: zero")
+        ax.hist(np.clip(v[v > 0], floor, None), bins=edges, color="C0", alpha=0.6, label="λ > 0")
+        ax.hist(np.clip(-v[v < 0], floor, None), bins=edges, histtype="step", color="C3", lw=1.4, label="λ < 0")
+        if np.any(v == 0):
+            ax.hist(np.full(int(np.sum(v == 0)), floor), bins=edges, color="0.2", label="λ = 0 exactly (black)")
+        ax.axvline(tol, color="0.2", ls="--", lw=1)
+        ax.set(xscale="log", yscale="log", title=f"{NAMES[a]}: {len(v):,} eigenvalues,\n"
+               f"{pct(np.mean(np.abs(v) <= tol), 0)} within ±{tol:g}", xlabel="|λ|")
+    axes[0].set_ylabel("count (all runs pooled)")
+    axes[0].set_ylim(top=axes[0].get_ylim()[1] * 300)  # room for the legend above the bars
+    handles = {h.get_label(): h for ax in axes for h in ax.get_legend_handles_labels()[0]}
+    axes[-1].legend(handles=list(handles.values()), loc="upper right")
+
+
 def plots(run: ResultsFolder) -> list[Plot]:
-    s, runs = run.settings, _live(run)
-    acts, tol, gtol = _activations(run), s["eig_tol"], s["grad_tol"]
-    setup = (f"{s['architecture']} ({s['params']:,} parameters) with {' and '.join(NAMES[a] for a in acts)} hidden "
-             f"units, {s['runs']} runs each, on {s['samples']} points of y = {s['function_label']}; Adam on the MSE "
-             f"for {s['loss_steps']:,} full-batch steps, then on ‖∇L‖² (≤ {s['grad_steps']:,} steps, stop at ‖∇L‖ < "
-             f"{gtol:g}); exact float64 Hessian of the full-data loss")
-
-    def scatter(fig) -> None:
-        axes = fig.subplots(2, len(acts), squeeze=False, sharey="row")
-        for j, a in enumerate(acts):
-            part = runs[runs["activation"] == a]
-            done = part["converged"].astype(bool)
-            for i, column in enumerate(("minimal_ratio", "positive_share")):
-                ax = axes[i, j]
-                ax.scatter(part.loc[done, "train_loss"], part.loc[done, column], s=18, color=COLORS[a], alpha=0.75,
-                           linewidths=0)
-                ax.scatter(part.loc[~done, "train_loss"], part.loc[~done, column], s=18, facecolor="none",
-                           edgecolor=COLORS[a], linewidths=0.9)
-                ax.set_xscale("log")
-                if part["train_loss"].max() > 10 * part["train_loss"].min():
-                    ax.xaxis.set_minor_formatter(NullFormatter())
-                else:  # less than a decade: three labelled ticks, or the axis has no numbers
-                    ticks = np.geomspace(part["train_loss"].min(), part["train_loss"].max(), 3)
-                    ax.set_xticks(ticks, [f"{v:.2g}" for v in ticks])
-                    ax.xaxis.set_minor_locator(NullLocator())
-            affine = part[part["affine_residual"] < AFFINE]
-            if len(affine) >= 2:
-                axes[0, j].annotate("a straight line\n(best affine fit)", (affine["train_loss"].median(),
-                                    affine["minimal_ratio"].median()), xytext=(-12, 50), textcoords="offset points",
-                                    ha="center", fontsize=8.5, arrowprops=dict(arrowstyle="->", color="0.3", lw=0.8))
-            axes[1, j].text(0.03, 0.05, f"share = 1 in {int((part['positive_share'] == 1).sum())} of {len(part)} runs",
-                            transform=axes[1, j].transAxes, fontsize=9, color="0.2")
-            axes[0, j].set_title(f"{NAMES[a]}: {len(part)} runs")
-            axes[1, j].set_xlabel("training loss (MSE) where ‖∇L‖² stopped")
-        axes[0, 0].set_ylabel(f"minimal ratio\n(share of λ > {tol:g})")
-        axes[1, 0].set_ylabel(f"positive share\n#(λ > {tol:g}) / #(|λ| > {tol:g})")
-        axes[1, 0].set_ylim(-0.03, 1.08)
-        marks = [Line2D([], [], ls="", marker="o", color="0.4", label=f"‖∇L‖ < {gtol:g}"),
-                 Line2D([], [], ls="", marker="o", mfc="none", color="0.4", label=f"stopped at ‖∇L‖ ≥ {gtol:g}")]
-        axes[0, 0].legend(handles=marks, loc="upper right")
-
-    def tolerance(fig) -> None:
-        left, right = fig.subplots(1, 2)
-        grid = np.logspace(-10, -2, 33)
-        counts = tolerance_counts(_spectra(run), grid, by=["activation", "run"])
-        table = sweep(run, grid)
-        for a in acts:
-            mine = counts[counts["activation"] == a].pivot(index="tol", columns="run", values="minimal_ratio")
-            left.plot(mine.index, mine.to_numpy(), color=COLORS[a], lw=0.4, alpha=0.12)
-            rows = table[table["activation"] == a]
-            left.plot(rows["tol"], rows["ratio_median"], color=COLORS[a], lw=2, label=f"{NAMES[a]}: median over runs")
-            right.plot(rows["tol"], rows["runs_negative"] / rows["runs"], color=COLORS[a], lw=2, marker="o", ms=3,
-                       label=NAMES[a])
-        for ax in (left, right):
-            ax.axvline(tol, color="0.2", ls="--", lw=1)
-            ax.set(xscale="log", xlabel="tolerance for zero (|λ| ≤ tol)")
-        left.set(ylabel="minimal ratio (share of λ > tol)", ylim=(0, None), title="Minimal ratio")
-        right.set(ylabel="share of runs with some λ < −tol", ylim=(-0.02, 1.02), title="Runs with negative curvature")
-        right.yaxis.set_major_formatter(lambda v, _: f"{100 * v:.0f}%")
-        left.legend(loc="upper right")
-
-    def spectra(fig) -> None:
-        axes = fig.subplots(1, len(acts), squeeze=False, sharey=True)[0]
-        values = _spectra(run).merge(runs[["activation", "run"]])
-        floor, top = 1e-17, max(values["eigenvalue"].abs().max(), 10 * tol)
-        edges = np.logspace(np.log10(floor) - 0.01, np.log10(top) + 0.01, 57)
-        for ax, a in zip(axes, acts):
-            v = values.loc[values["activation"] == a, "eigenvalue"].to_numpy()
-            ax.axvspan(edges[0], tol, color="0.9", zorder=0, label=f"|λ| ≤ {tol:g}: zero")
-            ax.hist(np.clip(v[v > 0], floor, None), bins=edges, color="C0", alpha=0.6, label="λ > 0")
-            ax.hist(np.clip(-v[v < 0], floor, None), bins=edges, histtype="step", color="C3", lw=1.4, label="λ < 0")
-            if np.any(v == 0):
-                ax.hist(np.full(int(np.sum(v == 0)), floor), bins=edges, color="0.2", label="λ = 0 exactly (black)")
-            ax.axvline(tol, color="0.2", ls="--", lw=1)
-            ax.set(xscale="log", yscale="log", title=f"{NAMES[a]}: {len(v):,} eigenvalues,\n"
-                   f"{pct(np.mean(np.abs(v) <= tol), 0)} within ±{tol:g}", xlabel="|λ|")
-        axes[0].set_ylabel("count (all runs pooled)")
-        axes[0].set_ylim(top=axes[0].get_ylim()[1] * 300)  # room for the legend above the bars
-        handles = {h.get_label(): h for ax in axes for h in ax.get_legend_handles_labels()[0]}
-        axes[-1].legend(handles=list(handles.values()), loc="upper right")
-
+    s, setup, tol, gtol = run.settings, _setup(run), run.settings["eig_tol"], run.settings["grad_tol"]
     return [
         Plot("minimal_ratio.png", "Minimal ratio and positive share against the loss",
              f"{setup}. One point per run. Top: the minimal ratio (share of eigenvalues > {tol:g}). Bottom: the share "
              f"of positive eigenvalues among those with |λ| > {tol:g}; 1 means no direction of negative curvature "
              "beyond the tolerance (minimum-like), below 1 a saddle at this tolerance. Open circles: runs whose "
-             f"‖∇L‖² minimization stopped above ‖∇L‖ = {gtol:g}.", scatter, size=(7.0, 6.4)),
+             f"‖∇L‖² minimization stopped above ‖∇L‖ = {gtol:g}.", partial(draw_scatter, run), size=(7.0, 6.4)),
         Plot("tolerance_sweep.png", "Minimal ratio and negative eigenvalues against the tolerance",
              f"{setup}. Recounted from the saved spectra at each tolerance, no retraining. Left: the minimal ratio, "
              "one thin line per run and the median over runs in bold. Right: the share of runs with at least one "
-             f"eigenvalue below −tol. Dashed: the tolerance of the run's main results, {tol:g}.", tolerance),
+             f"eigenvalue below −tol. Dashed: the tolerance of the run's main results, {tol:g}.",
+             partial(draw_tolerance, run)),
         Plot("spectra.png", "Hessian spectra, all runs pooled",
              f"{setup}. Histograms of |λ| on log axes: positive eigenvalues filled, negative ones outlined, "
              "|λ| below 1e-17 drawn at 1e-17 (exact zeros in black). Grey band: counted as zero. float64 rounding "
              "of an eigenvalue is about n·ε·max|λ| = "
-             f"{s['params'] * 2.2e-16 * float(runs['max_eig'].max()):.0e}.", spectra),
+             f"{s['params'] * 2.2e-16 * float(_live(run)['max_eig'].max()):.0e}.", partial(draw_spectra, run)),
     ]
 
 
@@ -211,12 +208,12 @@ def _stats(run: ResultsFolder, a: str) -> dict:
     done = part[part["converged"].astype(bool)]
     affine = part[part["affine_residual"] < AFFINE]
     return {"part": part, "done": done, "affine": affine, "rest": part[part["affine_residual"] >= AFFINE],
-            "ratio": rank_test(part["train_loss"], part["minimal_ratio"]),
-            "share": rank_test(part["train_loss"], part["positive_share"]),
-            "index": rank_test(part["train_loss"], part["n_negative"]),
-            "index_done": rank_test(done["train_loss"], done["n_negative"]),
-            "grad": rank_test(part["train_loss"], part["grad_norm"]),
-            "nonflat": rank_test(part["train_loss"], part["n_positive"] + part["n_negative"])}
+            "ratio": ev.rank_correlation(part["train_loss"], part["minimal_ratio"]),
+            "share": ev.rank_correlation(part["train_loss"], part["positive_share"]),
+            "index": ev.rank_correlation(part["train_loss"], part["n_negative"]),
+            "index_done": ev.rank_correlation(done["train_loss"], done["n_negative"]),
+            "grad": ev.rank_correlation(part["train_loss"], part["grad_norm"]),
+            "nonflat": ev.rank_correlation(part["train_loss"], part["n_positive"] + part["n_negative"])}
 
 
 def sweep_table(run: ResultsFolder) -> Table:
@@ -248,14 +245,14 @@ def _direction(test: Evidence, more: str, fewer: str) -> str:
 
 
 def comment(run: ResultsFolder) -> list[Note | Table]:
-    s, runs = run.settings, _runs(run)
+    s, runs = run.settings, run.csv("runs.csv")
     tol, gtol, n = s["eig_tol"], s["grad_tol"], s["params"]
     notes: list[Note | Table] = diverged_note(runs, lambda r: f"{NAMES[r['activation']]} run {int(r['run'])}")
     acts = _activations(run)
     if not acts:
         return notes + [Note("Every run diverged: there is nothing to measure.", "warning")]
     st = all_stats(run)
-    stages = run.csv("stages.csv", ["activation", "run", "stage", "train_loss"])
+    stages = run.csv("stages.csv")
     check_grid(stages, ["activation", "run"], "stage", run.folder / "stages.csv")
     wide = stages.pivot_table(index=["activation", "run"], columns="stage", values="train_loss")
     change = wide["grad_norm"] / wide["loss"] - 1
@@ -338,7 +335,7 @@ def _index_note(a: str, st: dict, tol: float, gtol: float) -> Note:
     index, done = st["index"], st["index_done"]
     n, n_d = index.n, done.n
     head = f"Index against loss, {NAMES[a]}: loss against #(λ < −{tol:g}): {rho_p(index)}"
-    if not math.isfinite(index.p):
+    if not math.isfinite(index.p):  # no spread of the index to rank
         return Note(f"{head}. Not resolved by this run: {int((st['part']['n_negative'] > 0).sum())} of {n} runs "
                     f"have any eigenvalue below −{tol:g}, so there is no spread of the index to rank.", "unresolved")
     together = n_d >= 10 and index.resolved and done.resolved and index.direction == done.direction
@@ -354,10 +351,11 @@ def _index_note(a: str, st: dict, tol: float, gtol: float) -> Note:
     return Note(f"{head}. Not resolved by this run: {reason}.", "unresolved")
 
 
-def conclusion(run: ResultsFolder) -> tuple[str, str]:
+def conclusion(run: ResultsFolder) -> tuple[str, Plot]:
+    figure, *_ = plots(run)
     s, acts = run.settings, _activations(run)
     if not acts:
-        return "Every run diverged; nothing to conclude.", "minimal_ratio.png"
+        return "Every run diverged; nothing to conclude.", figure
     tol = s["eig_tol"]
     st = all_stats(run)
     table = sweep(run)
@@ -391,7 +389,7 @@ def conclusion(run: ResultsFolder) -> tuple[str, str]:
                      + (", and this holds among the runs that reached the gradient tolerance too."
                         if verdict == "agrees" else ", but this run does not resolve it: it goes with how far ‖∇L‖² "
                         "minimization got." if shown else "."))
-    return " ".join(parts), "minimal_ratio.png"
+    return " ".join(parts), figure
 
 
 VIEW = View("part2_minimal_ratio", position=5, plots=plots, tasks=(

@@ -12,20 +12,17 @@ from hw1.results import ResultsFolder
 from hw1.report.views import Plot, Task, View
 from hw1.report.views.common import architecture_text, dataset_rows, settings_table, training_rows
 
-COLUMNS = ["run", "seed", "epoch", "scope", "pc1", "pc2", "train_loss", "train_acc", "test_loss", "test_acc",
-           "diverged"]
-PCA_COLUMNS = ["scope", "component", "explained_variance_ratio"]
 MOSTLY = 0.5  # share of the plane's spread between the runs' centres from which "mostly separates the runs"
 
 
 def _snapshots(run: ResultsFolder) -> pd.DataFrame:
     """The snapshots of the runs that did not diverge."""
-    snaps = run.csv("snapshots.csv", COLUMNS)
+    snaps = run.csv("snapshots.csv")
     return snaps[~snaps["diverged"].astype(bool)]
 
 
 def _explained(run: ResultsFolder, scope: str) -> np.ndarray:
-    pca = run.csv("pca.csv", PCA_COLUMNS)
+    pca = run.csv("pca.csv")
     return pca[pca["scope"] == scope].sort_values("component")["explained_variance_ratio"].to_numpy()
 
 
@@ -186,7 +183,8 @@ def comment(run: ResultsFolder) -> list[Note]:
     return notes
 
 
-def conclusion(run: ResultsFolder) -> tuple[str, str]:
+def conclusion(run: ResultsFolder) -> tuple[str, Plot]:
+    figure, *_ = plots(run)  # the whole model's trajectory
     s, snaps = run.settings, _snapshots(run)
     setup = (f"{s['runs']} runs of {s['architecture']}, trained with Adam (learning rate {s['learning_rate']:g}, "
              f"batch {s['batch_size']}, {s['epochs']} epochs) from seeds {s['seeds'][0]}–{s['seeds'][-1]}, had their "
@@ -195,7 +193,7 @@ def conclusion(run: ResultsFolder) -> tuple[str, str]:
     whole = snaps[snaps["scope"] == "whole"]
     if whole["run"].nunique() < 2:
         return setup + " Fewer than two runs finished without diverging: there is nothing to compare.", \
-            "trajectory_whole.png"
+            figure
     final = whole[whole["epoch"] == whole["epoch"].max()]
     g = geometry(whole)
     explained, layer = _explained(run, "whole").sum(), _explained(run, s["layer"]).sum()
@@ -205,10 +203,10 @@ def conclusion(run: ResultsFolder) -> tuple[str, str]:
             f"layer {s['layer']}): {spread_reading(g, _explained(run, 'whole'), int(final['run'].nunique()))}. "
             f"{pct(g['between'])} of the spread in the plane lies between the runs' centres. The {len(final)} runs "
             f"reach training loss {span(final['train_loss'])} (training accuracy {span(final['train_acc'], pct)})."
-            + (f" Runs {dropped} diverged and are left out." if dropped else ""), "trajectory_whole.png")
+            + (f" Runs {dropped} diverged and are left out." if dropped else ""), figure)
 
 
 VIEW = View("part2_visualize_optimization", position=3, plots=plots, tasks=(
     Task("1-2a", "Visualize the optimization process",
          "Where do 8 runs of the same architecture go in weight space, seen through a joint 2-D PCA?",
-         describe, comment, conclusion, figures=("trajectory_whole.png", "trajectory_layer.png")),))
+         describe, comment, conclusion),))

@@ -13,10 +13,8 @@ from hw1.report.prose import num, pct
 from hw1.results import ResultsFolder
 from hw1.report.views import Plot, Task, View
 from hw1.report.views.common import architecture_text, dataset_rows, metrics_table, settings_table, training_rows
+from hw1.report.views.schema import METRICS
 
-METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
-CURVE_COLUMNS = ["pair", "alpha", *METRICS, "diverged"]
-END_COLUMNS = ["pair", "alpha", "batch_size", "learning_rate", "seed", *METRICS, "diverged"]
 TOL = 1e-5  # relative: two losses closer than this are the same number (float32 sums over a full set differ ~1e-7)
 HIGH_BARRIER = 0.1  # nats of mean training cross-entropy; ≈ ln(1/0.9), the loss of giving every label p = 0.9
 PAIRS = {"batch_size": ("batch size", lambda r: num(int(r["batch_size"]))),
@@ -30,7 +28,7 @@ def same(a: float, b: float, tol: float = TOL) -> bool:
 
 
 def _tables(run: ResultsFolder) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return run.csv("interpolation.csv", CURVE_COLUMNS), run.csv("endpoints.csv", END_COLUMNS)
+    return run.csv("interpolation.csv"), run.csv("endpoints.csv")
 
 
 def pairs(run: ResultsFolder):
@@ -215,13 +213,13 @@ def comment(run: ResultsFolder) -> list[Note | Table]:
     return notes
 
 
-def conclusion(run: ResultsFolder) -> tuple[str, str | None]:
+def conclusion(run: ResultsFolder) -> tuple[str, Plot | None]:
     parts, figure = [], None
-    for pair, what, first, second, e1, e2, curve in pairs(run):
+    for plot, (pair, what, first, second, e1, e2, curve) in zip(plots(run), pairs(run)):  # one figure per pair
         if curve.empty:
             parts.append(f"Between {first} and {second} there is no line: an endpoint diverged.")
             continue
-        figure = figure or f"interpolation_{pair}.png"
+        figure = figure or plot
         nats, points, _ = barrier(curve, e1, e2)
         shape = ("the training loss moves between its two values without a barrier" if nats == 0.0 else
                  f"the training loss crosses a {'high' if nats >= HIGH_BARRIER else 'low'} barrier "

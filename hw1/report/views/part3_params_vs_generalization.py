@@ -15,8 +15,6 @@ from hw1.report.views import Plot, Task, View
 from hw1.report.views.common import (dataset_rows, diverged_note, live, schedule_text, settings_table, subset_text,
                                training_rows)
 
-COLUMNS = ["model", "width", "params", "seed", "epochs", "reached", "train_loss", "train_acc", "test_loss", "test_acc",
-           "diverged"]
 FIT = 0.99  # training accuracy reported beside the criterion
 WIDEST = 4  # the widest widths every seed of which must reach the criterion, or the capped note is a warning
 MARGIN_LOSS = 0.10  # a loss trend counts only if the median moves by more than 10% of the first condition's
@@ -31,7 +29,7 @@ CLAIM = ("Neyshabur, Tomioka & Srebro (2015) and Neyshabur et al. (2019) widened
 
 
 def _models(run: ResultsFolder) -> pd.DataFrame:
-    frame = run.csv("models.csv", COLUMNS).sort_values(["params", "seed"]).reset_index(drop=True)
+    frame = run.csv("models.csv").sort_values(["params", "seed"]).reset_index(drop=True)
     # in percentage points, so that the seed ranges a trend cites read as points
     return frame.assign(test_error=100 * (1 - frame["test_acc"]), gap=100 * (frame["train_acc"] - frame["test_acc"]))
 
@@ -318,11 +316,12 @@ def comment(run: ResultsFolder) -> list[Note | Table]:
     return notes
 
 
-def conclusion(run: ResultsFolder) -> tuple[str, str]:
+def conclusion(run: ResultsFolder) -> tuple[str, Plot]:
+    _, accuracy = plots(run)
     frame = _models(run)
     table = by_width(frame)
     if table.empty:
-        return "Every model diverged; nothing to conclude.", "params_accuracy.png"
+        return "Every model diverged; nothing to conclude.", accuracy
     small, large = table.iloc[0], table.iloc[-1]
     found = findings(frame)
     note = literature_note(frame, run.settings['dataset']['test_size'], found)
@@ -339,7 +338,7 @@ def conclusion(run: ResultsFolder) -> tuple[str, str]:
             f"parameters ({len(table)} widths, {int(table['n'].max())} seeds each, each trained to the criterion or "
             f"the cap), test accuracy goes from {pct(small.test_acc)} to {pct(large.test_acc)} and test loss from "
             f"{num(small.test_loss)} to {num(large.test_loss)}, while the train − test gap goes from "
-            f"{_points(small.gap)} to {_points(large.gap)} points. {fits}.", "params_accuracy.png")
+            f"{_points(small.gap)} to {_points(large.gap)} points. {fits}.", accuracy)
 
 
 VIEW = View("part3_params_vs_generalization", position=8, plots=plots, tasks=(

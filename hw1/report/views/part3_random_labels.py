@@ -14,7 +14,6 @@ from hw1.results import ResultsFolder
 from hw1.report.views import Plot, Task, View
 from hw1.report.views.common import architecture_text, dataset_rows, live, schedule_text, settings_table, training_rows
 
-COLUMNS = ["labels", "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "diverged"]
 Z_CHANCE = 2.0  # the interval judged: mean test accuracy ± this many standard errors
 CHANCE_MARGIN = 0.05  # "at chance" (equivalence): that whole interval lies within chance ± 5 points
 LAST_SHARE, LAST_MAX = 0.1, 20  # the test accuracy judged: the mean over the last 10% of the epochs (at most 20)
@@ -23,7 +22,7 @@ LAST_SHARE, LAST_MAX = 0.1, 20  # the test accuracy judged: the mean over the la
 def _history(run: ResultsFolder, labels: str = "random"):
     """The history of the run on ``labels``: "random", or "original" (the true labels; "true" would read as a
     boolean)."""
-    h = run.csv("history.csv", COLUMNS)
+    h = run.csv("history.csv")
     return h[h["labels"] == labels].reset_index(drop=True)
 
 
@@ -219,11 +218,12 @@ def comment(run: ResultsFolder) -> list[Note]:
     return notes
 
 
-def conclusion(run: ResultsFolder) -> tuple[str, str]:
+def conclusion(run: ResultsFolder) -> tuple[str, Plot]:
+    (figure,) = plots(run)
     s, o = run.settings, run.outcome
     h = live(_history(run))
     if h.empty:
-        return "The run diverged at once; nothing to conclude.", "random_labels.png"
+        return "The run diverged at once; nothing to conclude.", figure
     test = chance_test(h["test_acc"], s["dataset"]["num_classes"], s["dataset"]["test_size"])
     fits = "Yes" if o["epochs_to_target"] is not None else "Not within the epoch cap"
     verdict = (test.reading() + (": it memorizes without learning anything that transfers"
@@ -231,7 +231,7 @@ def conclusion(run: ResultsFolder) -> tuple[str, str]:
                                  ": what it fits of the noise teaches it nothing that transfers" if test.at_chance else ""))
     return (f"{fits}: {_outcome_text(run)} on {s['dataset']['train_size']:,} images with random labels "
             f"({num(s['params'])} parameters), while on the true test labels {test.text(s['dataset']['test_size'])}, "
-            f"{verdict}; {ratio_text(run)}.", "random_labels.png")
+            f"{verdict}; {ratio_text(run)}.", figure)
 
 
 VIEW = View("part3_random_labels", position=7, plots=plots, tasks=(

@@ -15,139 +15,21 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from hw1.report import evidence as ev
 from hw1.report.document import Note, Table
-from hw1.report.evidence import Evidence
 from hw1.report.plots import TEST_STYLE, TRAIN_STYLE, mean_band, twin
-from hw1.report.prose import binomial_se, mean_sd, num, pct, times
+from hw1.report.prose import num, pct, times
 from hw1.results import ResultsFolder
 from hw1.report.views import Plot, Task, View
 from hw1.report.views.common import architecture_text, dataset_rows, diverged_note, live, settings_table, subset_text
+from hw1.report.views.minimizers import (CURVATURE, JASTRZEBSKI, KESKAR, NOVAK, PRIMARY, SWEEPS, TAU, condition_name,
+                                         condition_table, goes_with_error, minimizers, moves_text, read_models,
+                                         rule_note, sweep_of, sweep_trend, tested_notes, unique_models, x_label)
 
-COLUMNS = ["sweep", "batch_size", "learning_rate", "seed", "epochs", "steps", "reached_target", "train_loss",
-           "train_acc", "test_loss", "test_acc", "sensitivity", "sensitivity_median", "sharpness",
-           "top_hessian_eigenvalue", "diverged"]
-SWEEPS = {"batch_size": "batch size", "learning_rate": "learning rate"}
-PRIMARY = "test_error"  # the generalization metric of every claim: 1 − test accuracy on the whole test set
-# margins, fixed before the run: (smallest median change from the first to the last condition, relative?)
-MARGINS = {"test_error": (0.002, False), "test_loss": (0.05, True), "loss_gap": (0.05, True),
-           "sensitivity": (0.10, True), "sensitivity_median": (0.10, True), "sharpness": (0.10, True),
-           "top_hessian_eigenvalue": (0.10, True)}
-TAU = 0.3  # smallest |Kendall τ| for two measures to "go together" across the minimizers
+CAPPED, SENSITIVITY, TARGET = "stopped by the step cap", "sensitivity (right axis)", "target"
+LEGEND = ("training", "test", SENSITIVITY, TARGET, CAPPED)  # the order of the sweep figures' one legend
 TRAIN, TEST, SENS, SHARP, LMAX = "C0", "C3", "C2", "C4", "C1"
-MEASURES = {"sensitivity": ("sensitivity ‖∂softmax/∂x‖_F\n(test mean)", SENS),
-            "sharpness": ("ε-sharpness (% of 1 + L)", SHARP),
-            "top_hessian_eigenvalue": ("λmax of the Hessian", LMAX)}
-KESKAR = ("Keskar et al. (2017) trained six networks (fully connected and convolutional; MNIST, TIMIT, CIFAR-10, "
-          "CIFAR-100) with Adam at a small batch (256) and a large one (10% of the training set), both to ~100% "
-          "training accuracy, and found the large-batch minimizers sharper (larger ε-sharpness, ε = 1e-3 and 5e-4) "
-          "and worse on the test set (lower test accuracy)")
-NOVAK = ("Novak et al. (2018) measured thousands of trained fully connected networks (architectures, optimizers, "
-         "batch sizes, learning rates varied; four image datasets) and found that the test-set mean of the "
-         "input-output Jacobian norm ‖∂softmax/∂x‖_F correlates with the generalization gap across models; "
-         "full-batch training, which generalized worse, gave larger Jacobian norms than mini-batch training")
-JASTRZEBSKI = ("Jastrzębski et al. (2018) argue, for SGD, that a larger ratio of learning rate to batch size leads "
-               "to flatter minima that generalize better; the optimizer here is Adam, to which their argument "
-               "(SGD noise ∝ learning rate / batch size) applies only loosely")
-CURVATURE = ("For cross-entropy, curvature scales with the loss: near a minimizer the Hessian is about the "
-             "Gauss-Newton term Jᵀ(diag p − ppᵀ)J, whose weights p(1 − p) vanish as the predicted probabilities "
-             "saturate, so a model trained longer, to a lower loss, looks flatter whatever its batch size; "
-             "minimizers at unmatched losses (as with equal epochs for every batch size) confound sharpness with "
-             "training length. Here sharpness is compared only between models stopped at the same training loss")
-
-
-# ---------------------------------------------------------------- the table, its summaries and the verdicts
-
-def _models(run: ResultsFolder) -> pd.DataFrame:
-    frame = run.csv("models.csv", COLUMNS)
-    return frame.assign(reached_target=frame["reached_target"].astype(bool), diverged=frame["diverged"].astype(bool),
-                        loss_gap=frame["test_loss"] - frame["train_loss"],
-                        acc_gap=100 * (frame["train_acc"] - frame["test_acc"]), test_error=1 - frame["test_acc"])
-
-
-def minimizers(frame: pd.DataFrame) -> pd.DataFrame:
-    """The models compared: trained to the target (not capped, not diverged)."""
-    return live(frame)[lambda f: f["reached_target"]]
-
-
-def sweep_of(frame: pd.DataFrame, sweep: str) -> pd.DataFrame:
-    return frame[frame["sweep"] == sweep].sort_values([sweep, "seed"])
-
-
-def unique_models(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per trained model (the condition the sweeps share is listed in both)."""
-    return frame.drop_duplicates(["batch_size", "learning_rate", "seed"])
-
-
-def x_label(sweep: str, value: float) -> str:
-    if sweep == "batch_size":
-        return f"{int(value):,}"
-    mantissa, exponent = f"{value:.0e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
-
-
-def _trend(frame: pd.DataFrame, sweep: str, column: str) -> Evidence:
-    margin, relative = MARGINS[column]
-    return ev.trend(sweep_of(minimizers(frame), sweep), sweep, column, paired=True, margin=margin, relative=relative)
-
-
-def _together(frame: pd.DataFrame, column: str) -> Evidence:
-    """Whether ``column`` and the test error rise together across every minimizer of both sweeps."""
-    return ev.association(unique_models(minimizers(frame)), column, PRIMARY, margin=TAU)
-
-
-def _moves(trend: Evidence, what: str, sweep: str) -> str:
-    if trend.resolved:
-        return f"{what} {'rises' if trend.direction > 0 else 'falls'} with the {SWEEPS[sweep]} ({trend.reason})"
-    return f"{what} shows no trend with the {SWEEPS[sweep]} that the rule carries ({trend.reason})"
-
-
-def _name(sweep: str):
-    return lambda v: f"{SWEEPS[sweep]} {x_label(sweep, v)}"
-
-
-def finding(evidence: Evidence, who: str, claim: str, expected: int, what: str, sweep: str | None = None) -> Note:
-    """``who``'s claim tested by one piece of evidence: agrees / contradicts only when the rule carries it."""
-    if sweep is None:
-        here = (f"{what} and the test error {'rise together' if evidence.direction > 0 else 'move oppositely'} "
-                f"across the minimizers ({evidence.reason})" if evidence.resolved else
-                f"{what} and the test error: no association that the rule carries ({evidence.reason})")
-        steps = ""
-    else:
-        here = _moves(evidence, what, sweep)
-        steps = "".join(f" Not monotone: from {_name(sweep)(a)} to {_name(sweep)(b)} it goes the other way in every "
-                        "seed." for a, b in evidence.reversals)
-    lead = "Here" if evidence.resolved else "Not resolved by this run:"
-    return Note(f"{who}: {claim}. {lead} {here}.{steps}", ev.kind(evidence, expected))
-
-
-def rule_note(frame: pd.DataFrame, s: dict, claims: str) -> Note:
-    acc, n_test = minimizers(frame)["test_acc"].mean(), s["dataset"]["test_size"]
-    margins = ", ".join(f"{c.replace('_', ' ')} {100 * m:g}{'%' if rel else ' points'}"
-                        for c, (m, rel) in MARGINS.items() if c != "loss_gap")
-    return Note(f"{claims} The metric of every generalization claim, fixed before the run: the test error (1 − test "
-                f"accuracy) of the minimizers, all at the same training loss, on all {n_test:,} test images (one "
-                f"accuracy near {pct(acc)} has a binomial standard error of "
-                f"{100 * binomial_se(acc, n_test):.2f} points there); the loss gap is shown but draws no verdict. "
-                f"The rule ({ev.RULE}): here seed k starts every condition from the same weights, so a sweep is "
-                f"read by Page's trend test over the seeds, Holm-corrected over this section's findings; "
-                f"margins on the median change from the first to the last condition: {margins}; two measures go "
-                f"together across the minimizers when Kendall's |τ| > {TAU}.")
-
-
-def _tested(frame: pd.DataFrame, claims: list[tuple]) -> list[Note]:
-    """Each claim ``(evidence, who, claim, expected, what, sweep)`` as a note, after Holm over all of them."""
-    adjusted = ev.holm([c[0] for c in claims])
-    return [finding(e, *c[1:]) for e, c in zip(adjusted, claims)]
-
-
-def condition_table(frame: pd.DataFrame, sweep: str, columns: dict[str, tuple[str, object]], title: str,
-                    rows_of=minimizers) -> Table:
-    """One row per value of the sweep: how many seeds reached the target, then mean ± sd of ``columns``."""
-    rows = [[x_label(sweep, value), f"{int(part['reached_target'].sum())}/{len(part)}",
-             *(mean_sd(rows_of(part)[c], fmt) for c, (_, fmt) in columns.items())]
-            for value, part in sweep_of(frame, sweep).groupby(sweep, sort=True)]
-    return Table([SWEEPS[sweep].capitalize(), "at target", *(h for h, _ in columns.values())], rows,
-                 f"{title} by {SWEEPS[sweep]}: mean ± standard deviation over seeds")
-
+MEASURES = {"sensitivity": ("sensitivity", "sensitivity ‖∂softmax/∂x‖_F\n(test mean)", SENS),  # name, axis, colour
+            "sharpness": ("ε-sharpness", "ε-sharpness (% of 1 + L)", SHARP),
+            "top_hessian_eigenvalue": ("λmax of the Hessian", "λmax of the Hessian", LMAX)}
 
 # ---------------------------------------------------------------- figures
 
@@ -165,7 +47,7 @@ def _axes(ax, sweep: str, values, data: pd.DataFrame, y: str, log: bool) -> None
     capped = live(data)[lambda f: ~f["reached_target"]]
     if len(capped):
         ax.scatter(capped[sweep], capped[y], marker="x", s=30, color="k", lw=1.1, zorder=5,
-                   label="stopped by the step cap")
+                   label=CAPPED)
 
 
 def _wide(values: pd.Series) -> bool:
@@ -206,15 +88,14 @@ def _sweep_plot(run: ResultsFolder, frame: pd.DataFrame, sweep: str) -> Plot:
                 if models[key].min() > 0.999:  # all at 100%: no axis above it
                     ax.set_ylim(0.99, 1.001)
             if key == "train_loss":
-                ax.axhline(s["target_loss"], color="0.35", ls=":", lw=1.2, label="target")
+                ax.axhline(s["target_loss"], color="0.35", ls=":", lw=1.2, label=TARGET)
             if test:
                 mean_band(twin(ax, SENS, "sensitivity (test mean)"), minimizers(models), sweep, "sensitivity", SENS,
-                          "sensitivity (right axis)", lw=1.4)
+                          SENSITIVITY, lw=1.4)
         handles = {}  # one legend for all panels, in a row of its own: it covers no data, nor the caption
         for ax in fig.axes:
             handles.update({lab: h for h, lab in zip(*ax.get_legend_handles_labels()) if lab not in handles})
-        order = sorted(handles, key=lambda lab: [lab.startswith(k) for k in ("training", "test", "sens", "target")],
-                       reverse=True)
+        order = [*(lab for lab in LEGEND if lab in handles), *(lab for lab in handles if lab not in LEGEND)]
         legend = fig.add_subplot(grid[2, :])
         legend.axis("off")
         legend.legend([handles[k] for k in order], order, loc="center", ncol=len(order), frameon=False)
@@ -237,7 +118,7 @@ def _flatness_plot(run: ResultsFolder, frame: pd.DataFrame) -> Plot:
         axes = fig.subplots(3, 2, sharey="row")
         for col, sweep in enumerate(SWEEPS):
             models, values = live(sweep_of(frame, sweep)), sorted(sweep_of(frame, sweep)[sweep].unique())
-            for row, (column, (label, color)) in enumerate(MEASURES.items()):
+            for row, (column, (_, label, color)) in enumerate(MEASURES.items()):
                 ax = axes[row, col]
                 mean_band(ax, minimizers(models), sweep, column, color, log=logs[column], lw=1.5)
                 _axes(ax, sweep, values, models, column, logs[column])
@@ -252,15 +133,19 @@ def _flatness_plot(run: ResultsFolder, frame: pd.DataFrame) -> Plot:
                f"sensitivity (test mean of ‖∂softmax/∂x‖_F), ε-sharpness (ε = {s['epsilon']:g}, largest "
                "training-loss increase in the box |Δθᵢ| ≤ ε(|θᵢ| + 1), in % of 1 + L) and the top eigenvalue of the "
                f"training-loss Hessian (float64 Lanczos, relative tolerance {s['hessian_rtol']:g}). "
-               + _caption_tail(frame, [MEASURES[c][0].split(" (")[0].split(" ‖")[0] for c in MEASURES if logs[c]]))
+               + _caption_tail(frame, [MEASURES[c][0] for c in MEASURES if logs[c]]))
     return Plot("flatness.png", "Sensitivity, ε-sharpness and λmax vs batch size and learning rate", caption, draw,
                 size=(7.0, 7.4))
 
 
+def sweep_plots(run: ResultsFolder) -> list[Plot]:
+    """The figures of 1-3d: one per sweep."""
+    frame = read_models(run)
+    return [_sweep_plot(run, frame, sweep) for sweep in SWEEPS]
+
+
 def plots(run: ResultsFolder) -> list[Plot]:
-    frame = _models(run)
-    return [_sweep_plot(run, frame, "batch_size"), _sweep_plot(run, frame, "learning_rate"),
-            _flatness_plot(run, frame)]
+    return [*sweep_plots(run), _flatness_plot(run, read_models(run))]
 
 
 # ---------------------------------------------------------------- 1-3d
@@ -285,7 +170,7 @@ def describe_sensitivity(run: ResultsFolder) -> list[Table]:
             ("Sensitivity", "‖∂ softmax(f(x)) / ∂x‖_F per test image (output probabilities w.r.t. input pixels), "
                             "mean over the test set (and median, a robust check)")]
     columns = {"steps": ("steps", num), "train_loss": ("train loss", num), "train_acc": ("train acc", pct)}
-    return [settings_table(run, rows), *(condition_table(_models(run), sweep, columns, "Training to the criterion",
+    return [settings_table(run, rows), *(condition_table(read_models(run), sweep, columns, "Training to the criterion",
                                                          live) for sweep in SWEEPS)]
 
 
@@ -314,11 +199,11 @@ def criterion_notes(frame: pd.DataFrame, s: dict) -> list[Note]:
 
 def _secondary(frame: pd.DataFrame, column: str, what: str) -> str:
     """The trends of a secondary measure over both sweeps, in words (no verdict is drawn from it)."""
-    return "; ".join(_moves(_trend(frame, sweep, column), what, sweep) for sweep in SWEEPS)
+    return "; ".join(moves_text(sweep_trend(frame, sweep, column), what, sweep) for sweep in SWEEPS)
 
 
 def comment_sensitivity(run: ResultsFolder) -> list[Note | Table]:
-    s, frame = run.settings, _models(run)
+    s, frame = run.settings, read_models(run)
     notes: list[Note | Table] = list(criterion_notes(frame, s))
     columns = {"test_error": ("test error", pct), "test_loss": ("test loss", num),
                "loss_gap": ("loss gap (test − train)", num), "sensitivity": ("sensitivity (mean)", num),
@@ -329,14 +214,14 @@ def comment_sensitivity(run: ResultsFolder) -> list[Note | Table]:
     models = unique_models(minimizers(frame))
     ratio = (models["sensitivity"] / models["sensitivity_median"]).replace([np.inf, -np.inf], np.nan)
     notes += [rule_note(frame, s, f"The claims tested. {KESKAR}. {NOVAK}. {JASTRZEBSKI}."),
-              *_tested(frame, [
-                  (_trend(frame, "batch_size", PRIMARY), "Keskar et al.", "at ~100% training accuracy, larger "
+              *tested_notes(frame, [
+                  (sweep_trend(frame, "batch_size", PRIMARY), "Keskar et al.", "at ~100% training accuracy, larger "
                    "batches give a higher test error", 1, "the test error", "batch_size"),
-                  (_trend(frame, "learning_rate", PRIMARY), "Jastrzębski et al.", "a larger learning rate (at a "
+                  (sweep_trend(frame, "learning_rate", PRIMARY), "Jastrzębski et al.", "a larger learning rate (at a "
                    "fixed batch size) generalizes better", -1, "the test error", "learning_rate"),
-                  (_trend(frame, "batch_size", "sensitivity"), "Novak et al.", "full-batch (large-batch) training "
+                  (sweep_trend(frame, "batch_size", "sensitivity"), "Novak et al.", "full-batch (large-batch) training "
                    "gives more sensitive models", 1, "sensitivity", "batch_size"),
-                  (_together(frame, "sensitivity"), "Novak et al.", "sensitivity goes with worse generalization "
+                  (goes_with_error(frame, "sensitivity"), "Novak et al.", "sensitivity goes with worse generalization "
                    "across models", 1, "sensitivity", None)]),
               Note(f"Secondary, no verdict: the test loss {_secondary(frame, 'test_loss', 'it')}; the loss gap "
                    f"{_secondary(frame, 'loss_gap', 'it')}."),
@@ -358,10 +243,10 @@ def _disagreements(frame: pd.DataFrame) -> list[Note]:
         if flattest == worst:
             notes.append(Note(
                 f"Against the expectation that flatter minimizers generalize better, by the secondary metric: the "
-                f"flattest minimizers of the {SWEEPS[sweep]} sweep ({_name(sweep)(flattest)}, mean ε-sharpness "
+                f"flattest minimizers of the {SWEEPS[sweep]} sweep ({condition_name(sweep)(flattest)}, mean ε-sharpness "
                 f"{num(means.loc[flattest, 'sharpness'])}%) have its highest mean test loss "
                 f"({num(means.loc[flattest, 'test_loss'])}, against {num(means['test_loss'].min())} at "
-                f"{_name(sweep)(means['test_loss'].idxmin())}), while their test error is "
+                f"{condition_name(sweep)(means['test_loss'].idxmin())}), while their test error is "
                 f"{pct(means.loc[flattest, PRIMARY])} (sweep range {pct(means[PRIMARY].min())}–"
                 f"{pct(means[PRIMARY].max())}): the higher loss at a similar error comes from how confident the "
                 "predictions are, not from more mistakes.", "disagrees"))
@@ -378,28 +263,28 @@ def _sweep_words(frame: pd.DataFrame, sweep: str, columns: dict[str, tuple[str, 
     words = {1: "rises", -1: "falls", 0: "not resolved"}
     return (f"from {SWEEPS[sweep]} {x_label(sweep, values[0])} to {x_label(sweep, values[-1])}, "
             + "; ".join(f"{name} {fmt(ends[0][c].mean())} → {fmt(ends[1][c].mean())} "
-                        f"({words[_trend(frame, sweep, c).direction]})" for c, (name, fmt) in columns.items()))
+                        f"({words[sweep_trend(frame, sweep, c).direction]})" for c, (name, fmt) in columns.items()))
 
 
 def _effect(frame: pd.DataFrame, sweep: str) -> str:
     """Whether larger values of the sweep generalize worse, by the primary metric alone."""
-    direction = _trend(frame, sweep, PRIMARY).direction
+    direction = sweep_trend(frame, sweep, PRIMARY).direction
     if direction == 0:
         return f"Whether the {SWEEPS[sweep]} changes the test error is not resolved by this run"
     return f"Models trained with larger {SWEEPS[sweep]}s generalize {'worse' if direction > 0 else 'better'}"
 
 
-def conclusion_sensitivity(run: ResultsFolder) -> tuple[str, str]:
-    s, frame = run.settings, _models(run)
+def conclusion_sensitivity(run: ResultsFolder) -> tuple[str, Plot]:
+    s, frame = run.settings, read_models(run)
+    figure = _sweep_plot(run, frame, "batch_size")
     if minimizers(frame).empty:
-        return "No model reached the training-loss target, so no minimizers could be compared.", "batch_size.png"
+        return "No model reached the training-loss target, so no minimizers could be compared.", figure
     columns = {"test_error": ("test error", pct), "sensitivity": ("sensitivity", num),
                "test_loss": ("test loss, secondary", num)}
     return (f"{subset_text(s)}Compared as minimizers, all trained to the same training loss (≤ {s['target_loss']:g}, "
             f"{len(s['seeds'])} seeds each; generalization = test error; means, then the rule's verdict per "
             f"measure): {_effect(frame, 'batch_size')} — {_sweep_words(frame, 'batch_size', columns)}. "
-            f"{_effect(frame, 'learning_rate')} — {_sweep_words(frame, 'learning_rate', columns)}.",
-            "batch_size.png")
+            f"{_effect(frame, 'learning_rate')} — {_sweep_words(frame, 'learning_rate', columns)}.", figure)
 
 
 # ---------------------------------------------------------------- 1-3 bonus
@@ -419,7 +304,7 @@ def describe_sharpness(run: ResultsFolder) -> list[Table]:
 
 
 def comment_sharpness(run: ResultsFolder) -> list[Note | Table]:
-    s, frame = run.settings, _models(run)
+    s, frame = run.settings, read_models(run)
     reached = unique_models(minimizers(frame))
     if reached.empty:
         return [Note("No model reached the training-loss target: there are no minimizers to compare.", "unresolved")]
@@ -435,14 +320,14 @@ def comment_sharpness(run: ResultsFolder) -> list[Note | Table]:
                  "come from its lower loss."),
             *(condition_table(frame, sweep, columns, "Sharpness of the minimizers") for sweep in SWEEPS),
             rule_note(frame, s, f"The claims tested. {KESKAR}. {JASTRZEBSKI}."),
-            *_tested(frame, [
-                *((_trend(frame, "batch_size", c), "Keskar et al.", "larger batches find sharper minimizers", 1,
+            *tested_notes(frame, [
+                *((sweep_trend(frame, "batch_size", c), "Keskar et al.", "larger batches find sharper minimizers", 1,
                    name, "batch_size") for c, name in (("sharpness", "ε-sharpness"), ("top_hessian_eigenvalue",
                                                                                      "λmax"))),
-                *((_trend(frame, "learning_rate", c), "Jastrzębski et al.", "a larger learning rate finds flatter "
+                *((sweep_trend(frame, "learning_rate", c), "Jastrzębski et al.", "a larger learning rate finds flatter "
                    "minimizers", -1, name, "learning_rate") for c, name in (("sharpness", "ε-sharpness"),
                                                                             ("top_hessian_eigenvalue", "λmax"))),
-                *((_together(frame, c), "Keskar et al.", "sharper minimizers generalize worse", 1, name, None)
+                *((goes_with_error(frame, c), "Keskar et al.", "sharper minimizers generalize worse", 1, name, None)
                   for c, name in (("sharpness", "ε-sharpness"), ("top_hessian_eigenvalue", "λmax")))]),
             Note(f"Descriptive: across the {len(reached)} minimizers, ε-sharpness and λmax have Kendall's τ = "
                  f"{lmax_sharp.effect:.2f}. ε-sharpness is the worst loss increase over a box in all parameters at "
@@ -451,18 +336,19 @@ def comment_sharpness(run: ResultsFolder) -> list[Note | Table]:
             *_disagreements(frame)]
 
 
-def conclusion_sharpness(run: ResultsFolder) -> tuple[str, str]:
-    s, frame = run.settings, _models(run)
+def conclusion_sharpness(run: ResultsFolder) -> tuple[str, Plot]:
+    s, frame = run.settings, read_models(run)
+    figure = _flatness_plot(run, frame)
     if minimizers(frame).empty:
-        return "No model reached the training-loss target, so no minimizers could be compared.", "flatness.png"
-    trends = [_trend(frame, "batch_size", c).direction for c in ("sharpness", "top_hessian_eigenvalue")]
+        return "No model reached the training-loss target, so no minimizers could be compared.", figure
+    trends = [sweep_trend(frame, "batch_size", c).direction for c in ("sharpness", "top_hessian_eigenvalue")]
     lead = ("Larger batches find sharper minimizers, as Keskar et al. report" if trends == [1, 1] else
             "Larger batches find flatter minimizers, against Keskar et al." if trends == [-1, -1] else
             "ε-sharpness and λmax do not agree on a resolved trend with the batch size")
     columns = {"sharpness": ("ε-sharpness (%)", num), "top_hessian_eigenvalue": ("λmax", num)}
     return (f"{subset_text(s)}At the same training loss (≤ {s['target_loss']:g}; means, then the rule's verdict): "
             f"{lead} — {_sweep_words(frame, 'batch_size', columns)}. Over learning rates, "
-            f"{_sweep_words(frame, 'learning_rate', columns)}.", "flatness.png")
+            f"{_sweep_words(frame, 'learning_rate', columns)}.", figure)
 
 
 VIEW = View("part3_sensitivity", position=10, plots=plots, tasks=(
@@ -470,9 +356,10 @@ VIEW = View("part3_sensitivity", position=10, plots=plots, tasks=(
          "Trained to the same training loss, do models trained with larger batches (or other learning rates) "
          "generalize worse, and does the sensitivity of their output to the input track it?",
          describe_sensitivity, comment_sensitivity, conclusion_sensitivity,
-         figures=("batch_size.png", "learning_rate.png")),
+         figures=sweep_plots),
     Task("1-3 bonus", "Other measures of generalization: ε-sharpness and λmax",
          "Are the minimizers of larger batches (or other learning rates) sharper, by ε-sharpness and by the top "
          "Hessian eigenvalue, and does sharpness track generalization?",
-         describe_sharpness, comment_sharpness, conclusion_sharpness, figures=("flatness.png",)),
+         describe_sharpness, comment_sharpness, conclusion_sharpness,
+         figures=lambda run: [_flatness_plot(run, read_models(run))]),
 ))

@@ -1,0 +1,69 @@
+"""The CSVs of every experiment, declared once: the script writes them through this declaration
+(:meth:`hw1.lab.experiment.Run.finish` keeps exactly these columns, in this order) and the view reads them
+through it (:class:`hw1.results.ResultsFolder` checks each table against it), so a folder written by
+another version of an experiment is recognized by its columns, not by a view failing on them.
+
+This module imports neither TensorFlow nor matplotlib (the scripts import it before TensorFlow starts).
+"""
+
+from __future__ import annotations
+
+from hw1.results import Csv
+
+__all__ = ["Csv", "TABLES", "tables", "METRICS"]
+
+METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]  # full sets, inference mode (a list: frame[METRICS])
+
+TABLES: dict[str, tuple[Csv, ...]] = {
+    "part1_simulate_function": (
+        Csv("models.csv", ("function", "model", "hidden_layers", "widths", "params", "run", "seed", "train_loss",
+                           "escaped", "median", "diverged"),
+            text=("function", "model", "widths"), flags=("escaped", "median", "diverged")),
+        Csv("history.csv", ("function", "model", "run", "seed", "epoch", "train_loss", "diverged"),
+            text=("function", "model"), flags=("diverged",)),
+        Csv("predictions.csv", ("function", "model", "run", "seed", "x", "y_true", "y_pred"),
+            text=("function", "model"))),
+    "part1_actual_task": (
+        Csv("models.csv", ("model", "run", "seed", "params", *METRICS, "diverged"), text=("model",),
+            flags=("diverged",)),
+        Csv("history.csv", ("model", "run", "seed", "epoch", *METRICS, "diverged"), text=("model",),
+            flags=("diverged",))),
+    "part2_visualize_optimization": (
+        Csv("snapshots.csv", ("run", "seed", "epoch", "scope", "pc1", "pc2", *METRICS, "diverged"), text=("scope",),
+            flags=("diverged",)),
+        Csv("pca.csv", ("scope", "component", "explained_variance_ratio"), text=("scope",))),
+    "part2_gradient_norm": (
+        Csv("history.csv", ("step", "train_loss", "grad_norm", "diverged"), flags=("diverged",)),),
+    "part2_minimal_ratio": (
+        Csv("runs.csv", ("activation", "run", "seed", "train_loss", "grad_norm", "minimal_ratio", "n_positive",
+                         "n_negative", "n_flat", "positive_share", "min_eig", "max_eig", "dead_units",
+                         "switching_units", "affine_residual", "converged", "diverged"),
+            text=("activation",), flags=("converged", "diverged")),
+        Csv("spectra.csv", ("activation", "run", "index", "eigenvalue"), text=("activation",)),
+        Csv("stages.csv", ("activation", "run", "stage", "steps", "train_loss", "grad_norm"),
+            text=("activation", "stage"))),
+    "part2_error_surface": (
+        Csv("grid.csv", ("directions", "alpha", "beta", "train_loss", "train_acc"), text=("directions",)),
+        Csv("trajectory.csv", ("epoch", "alpha", "beta", *METRICS, "diverged"), flags=("diverged",))),
+    "part3_random_labels": (
+        Csv("history.csv", ("labels", "epoch", *METRICS, "diverged"), text=("labels",), flags=("diverged",)),),
+    "part3_params_vs_generalization": (
+        Csv("models.csv", ("model", "width", "params", "seed", "epochs", "reached", *METRICS, "diverged"),
+            text=("model",), flags=("reached", "diverged")),),
+    "part3_interpolation": (
+        Csv("interpolation.csv", ("pair", "alpha", *METRICS, "diverged"), text=("pair",), flags=("diverged",)),
+        Csv("endpoints.csv", ("pair", "alpha", "batch_size", "learning_rate", "seed", *METRICS, "diverged"),
+            text=("pair",), flags=("diverged",))),
+    "part3_sensitivity": (
+        Csv("models.csv", ("sweep", "batch_size", "learning_rate", "seed", "epochs", "steps", "reached_target",
+                           *METRICS, "sensitivity", "sensitivity_median", "sharpness", "top_hessian_eigenvalue",
+                           "diverged"),
+            text=("sweep",), flags=("reached_target", "diverged")),),
+}
+
+
+def tables(experiment: str) -> dict[str, Csv]:
+    """The CSVs ``experiment`` writes, by file name; an experiment without a declaration is a bug (``KeyError``)."""
+    if experiment not in TABLES:
+        raise KeyError(f"no CSV schema for experiment {experiment!r}; declare its tables in hw1/report/views/schema.py")
+    return {table.name: table for table in TABLES[experiment]}
