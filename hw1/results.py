@@ -358,40 +358,24 @@ class Csv:
             raise ResultsError(f"{path} lacks the columns {missing}; has {list(frame.columns)}")
 
 
-class Record(dict):
-    """A JSON object read from a results folder: a key it lacks is a :class:`ResultsError` naming the file
-    (files from another version), not a ``KeyError`` that would pass for a bug of the code reading it."""
-
-    def __init__(self, data: Mapping[str, Any], file: str, keys: str = "") -> None:
-        super().__init__({k: _record(v, file, f"{keys}{k}.") for k, v in data.items()})
-        self._file, self._keys = file, keys
-
-    def __missing__(self, key: object) -> Any:
-        raise ResultsError(f"{self._file} has no '{self._keys}{key}' (files from another version of the "
-                           "experiment? running it again rewrites them)")
-
-
-def _record(value: Any, file: str, keys: str) -> Any:
-    if isinstance(value, dict):
-        return Record(value, file, keys)
-    if isinstance(value, list):
-        return [_record(v, file, keys) for v in value]
-    return value
-
-
 class ResultsFolder:
     """One experiment's results: ``settings.json``, ``outcome.json`` and the CSVs beside them.
 
     Opening checks that the folder holds ONE finished run: ``outcome.json`` exists (the run
-    finished) and every CSV it lists has the digest it recorded (no file of another run).
-    CSVs are read once, on first use, and checked: no duplicated rows, the columns asked for.
+    finished) and every CSV it lists has the digest it recorded (no file of another run); and, given the
+    experiment's schema (:meth:`hw1.report.views.View.open`), that every declared table was written and that
+    ``settings`` and ``outcome_keys`` (dotted keys of the "settings" block and of outcome.json) are there: a
+    folder of another version is a :class:`ResultsError`. A key the schema does not declare is read as a plain
+    dict's, so a view's own typo is a ``KeyError``, never "files from another version". CSVs are read once,
+    on first use, and checked against their :class:`Csv` (else for the ``columns`` asked for).
 
     Example:
         >>> run = ResultsFolder("results/part2_gradient_norm")    # doctest: +SKIP
         >>> run.csv("history.csv", ["step", "train_loss"])       # doctest: +SKIP
     """
 
-    def __init__(self, folder: str | os.PathLike, tables: Mapping[str, Csv] | None = None) -> None:
+    def __init__(self, folder: str | os.PathLike, tables: Mapping[str, Csv] | None = None,
+                 settings: Sequence[str] = (), outcome_keys: Sequence[str] = ()) -> None:
         self.folder = Path(folder)
         self.tables = dict(tables) if tables is not None else None
         self.experiment = self.folder.name
@@ -410,9 +394,14 @@ class ResultsFolder:
         if bad:
             raise ResultsError(f"{self.folder}: {bad[0]}{f' (and {len(bad) - 1} more)' if len(bad) > 1 else ''}; "
                                "not written by hw1")
-        self.meta = Record(meta, str(self.folder / "settings.json"))
-        self.settings: dict[str, Any] = self.meta["settings"]
-        self.outcome = Record(outcome, str(outcome_path))
+        for file, data, keys in (("settings.json", meta["settings"], settings), ("outcome.json", outcome, outcome_keys)):
+            lacking = next((k for k in keys if not _has(data, k)), None)
+            if lacking is not None:
+                raise ResultsError(f"{self.folder / file} has no {'settings.' * (file == 'settings.json')}{lacking!r} "
+                                   f"(files from another version of {self.experiment}? running it again rewrites them)")
+        self.meta: dict[str, Any] = meta
+        self.settings: dict[str, Any] = meta["settings"]
+        self.outcome: dict[str, Any] = outcome
         if outcome.get("settings_digest") != _digest_or_fail(self.folder / "settings.json"):
             raise ResultsError(f"{self.folder}: settings.json is not the one this run's outcome.json was written "
                                "with (files of two runs); run the experiment again")
@@ -464,6 +453,15 @@ class ResultsFolder:
         if missing:
             raise ResultsError(f"{self.folder / name} lacks the columns {missing}; has {list(frame.columns)}")
         return frame
+
+
+def _has(data: Mapping[str, Any], key: str) -> bool:
+    """Whether ``data`` has ``key``, a dotted path (``depth_family.widths``) through nested objects."""
+    for part in key.split("."):
+        if not isinstance(data, Mapping) or part not in data:
+            return False
+        data = data[part]
+    return True
 
 
 def _read_json_or_fail(path: Path) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Callable
 
 from hw1.report.document import Note, Table
 from hw1.results import Csv, ResultsError, ResultsFolder, safe_name
+from hw1.report.views import schema
 from hw1.report.views.schema import tables
 
 if TYPE_CHECKING:
@@ -90,8 +91,10 @@ class View:
         return tables(self.experiment)
 
     def open(self, folder: str | os.PathLike) -> ResultsFolder:
-        """The finished run in ``folder``, its CSVs checked against the experiment's schema when read."""
-        return ResultsFolder(folder, self.tables)
+        """The finished run in ``folder``: the settings and outcome it needs checked now, its CSVs against the
+        experiment's schema when read."""
+        return ResultsFolder(folder, self.tables, schema.SETTINGS.get(self.experiment, ()),
+                             schema.OUTCOME.get(self.experiment, ()))
 
     def task_plots(self, task: Task, run: ResultsFolder) -> list[Plot]:
         return (task.figures or self.plots)(run)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from hw1.results import Csv
 
-__all__ = ["Csv", "TABLES", "tables", "METRICS"]
+__all__ = ["Csv", "TABLES", "SETTINGS", "OUTCOME", "tables", "METRICS"]
 
 METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]  # full sets, inference mode (a list: frame[METRICS])
 
@@ -59,6 +59,42 @@ TABLES: dict[str, tuple[Csv, ...]] = {
                            *METRICS, "sensitivity", "sensitivity_median", "sharpness", "top_hessian_eigenvalue",
                            "diverged"),
             text=("sweep",), flags=("reached_target", "diverged")),),
+}
+
+
+# the keys of settings.json's "settings" (and of outcome.json) that the view reads: a folder without one of them was
+# written by another version and is refused when opened; a key read but not declared is the view's own bug (KeyError)
+_DATA = ("dataset",)  # its fields are checked for every experiment (hw1.results)
+SETTINGS: dict[str, tuple[str, ...]] = {
+    "part1_simulate_function": ("epochs", "escape_fraction", "function_labels", "functions", "learning_rate", "samples",
+                                "seeds", "target_params"),
+    "part1_actual_task": (*_DATA, "batch_size", "depth_family.target_params", "depth_family.widths", "epochs",
+                          "learning_rate", "models", "seeds"),
+    "part2_visualize_optimization": (*_DATA, "activation", "architecture", "batch_size", "epochs", "layer",
+                                     "layer_params", "learning_rate", "params", "reduction", "runs", "seeds",
+                                     "snapshot_every"),
+    "part2_gradient_norm": ("activation", "architecture", "function", "function_label", "learning_rate", "optimizer",
+                            "params", "samples", "steps"),
+    "part2_minimal_ratio": ("activations", "architecture", "check_every", "eig_tol", "function", "function_label",
+                            "grad_learning_rate", "grad_steps", "grad_tol", "loss_learning_rate", "loss_steps",
+                            "params", "runs", "samples", "seeds", "widths"),
+    "part2_error_surface": (*_DATA, "activation", "architecture", "batch_size", "direction_seeds", "epochs",
+                            "grid_points", "learning_rate", "margin", "params", "random_span"),
+    "part3_random_labels": (*_DATA, "activation", "architecture", "batch_size", "decay_factor", "epochs", "label_seed",
+                            "labels_changed", "learning_rate", "params", "target_train_acc"),
+    "part3_params_vs_generalization": (*_DATA, "architecture", "batch_size", "epochs", "learning_rate", "seeds",
+                                       "target_loss"),
+    "part3_interpolation": (*_DATA, "activation", "alpha_max", "alpha_min", "alpha_points", "architecture",
+                            "batch_sizes", "epochs", "init", "learning_rates", "params"),
+    "part3_sensitivity": (*_DATA, "activation", "architecture", "batch_size", "batch_sizes", "check_steps", "epsilon",
+                          "hessian_rtol", "learning_rate", "learning_rates", "max_steps", "params", "seeds",
+                          "sharpness_starts", "sharpness_steps", "target_loss"),
+}
+OUTCOME: dict[str, tuple[str, ...]] = {
+    "part1_simulate_function": ("constant_fit_mse",),
+    "part2_error_surface": ("center_train_loss", "diverged", "pca_explained_variance"),
+    "part3_random_labels": ("diverged", "epochs_ratio", "epochs_run", "epochs_to_target", "final_train_acc",
+                            "true_epochs_to_target"),
 }
 
 
