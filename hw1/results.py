@@ -363,9 +363,9 @@ class ResultsFolder:
 
     Opening checks that the folder holds ONE finished run: ``outcome.json`` exists (the run
     finished) and every CSV it lists has the digest it recorded (no file of another run); and, given the
-    experiment's schema (:meth:`hw1.report.views.View.open`), that every declared table was written and that
-    ``settings`` and ``outcome_keys`` (dotted keys of the "settings" block and of outcome.json) are there: a
-    folder of another version is a :class:`ResultsError`. A key the schema does not declare is read as a plain
+    experiment's schema (:meth:`hw1.report.views.View.open`), that ``settings`` and ``outcome_keys`` (dotted keys
+    of the "settings" block and of outcome.json) are there: a folder of another version is a
+    :class:`ResultsError`. A key the schema does not declare is read as a plain
     dict's, so a view's own typo is a ``KeyError``, never "files from another version". CSVs are read once,
     on first use, and checked against their :class:`Csv` (else for the ``columns`` asked for).
 
@@ -405,10 +405,6 @@ class ResultsFolder:
         if outcome.get("settings_digest") != _digest_or_fail(self.folder / "settings.json"):
             raise ResultsError(f"{self.folder}: settings.json is not the one this run's outcome.json was written "
                                "with (files of two runs); run the experiment again")
-        unlisted = sorted(set(self.tables or ()) - set(files))
-        if unlisted:
-            raise ResultsError(f"{self.folder} has no {unlisted[0]} among the files of its run (files from another "
-                               f"version of {self.experiment}? running it again rewrites them)")
         for name, digest in files.items():
             path = inside(self.folder, name)
             if not path.is_file():

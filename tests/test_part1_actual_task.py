@@ -213,7 +213,7 @@ def test_a_kind_is_called_better_only_by_the_rank_test_after_holm_and_beyond_the
     named = [m for m in ("dnn", "cnn", "rnn") if any(f"The {m.upper()} generalizes best" in n.text for n in notes)]
     assert named == ([best] if best else [])
     text, figure = view.conclusion(run)
-    assert figure == "acc.png" and ("does not rank the kinds" in text) == (best is None)
+    assert figure.file == "acc.png" and ("does not rank the kinds" in text) == (best is None)
     if verdict == "unresolved":
         assert lecun.text.startswith("Not resolved by this run: LeCun et al. (1998)")
 

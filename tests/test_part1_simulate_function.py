@@ -227,7 +227,7 @@ def test_the_verdict_is_the_pooled_rank_test_with_its_margin(smoke, tmp_path, ca
     assert ("Not monotone: from 1 hidden layer to 2 hidden layers it goes the other way in every run"
             in notes[0].text) == (case == "falls, not at every step")
     text, figure = view.conclusion(run)
-    assert figure == "final_loss.png"
+    assert figure.file == "final_loss.png"
     assert ("not resolved by this run" in text) == (verdict == "unresolved")
     if verdict == "unresolved":
         assert notes[0].text.startswith("Not resolved by this run: ")

@@ -163,7 +163,7 @@ def test_the_findings_cite_the_csv(smoke):
     assert row[5].startswith(f"{pct(widest['test_acc'].mean())} ± {pct(widest['test_acc'].std(ddof=1))}")
     text = " ".join(n.text for n in notes[1:])
     assert "Only 3 widths" in text  # the smoke run is short of the assignment's 10 widths, and says so
-    assert view.conclusion(run)[1] == "params_accuracy.png"
+    assert view.conclusion(run)[1].file == "params_accuracy.png"
 
 
 def test_a_repeated_width_is_one_line_and_exit_2(tmp_path, capsys):

@@ -110,7 +110,7 @@ def test_the_findings_cite_the_csv_and_the_chance_test(smoke):
     chance = "contradicts" if z > 2 else "agrees" if abs(last.mean() - 0.1) + 2 * se <= 0.05 else "unresolved"
     assert [n.verdict for n in notes if n.verdict] == ["agrees", chance]
     paragraph, figure = view.conclusion(run)
-    assert figure == "random_labels.png" and f"at epoch {first}" in paragraph
+    assert figure.file == "random_labels.png" and f"at epoch {first}" in paragraph
 
 
 def test_a_run_that_stops_at_the_cap_says_so_and_gives_no_verdict(smoke, tmp_path):

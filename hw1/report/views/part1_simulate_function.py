@@ -42,8 +42,6 @@ def layers(n: int) -> str:
 
 def plots(run: ResultsFolder) -> list[Plot]:
     s, models = run.settings, _models(run)
-    history = live(run.csv("history.csv"))
-    predictions = run.csv("predictions.csv")
     first = models.drop_duplicates("model")
     order = list(first["model"])
     colors = {m: f"C{i}" for i, m in enumerate(order)}
@@ -75,7 +73,7 @@ def plots(run: ResultsFolder) -> list[Plot]:
     def draw_loss(function: str):
         def draw(fig) -> None:
             ax = fig.subplots()
-            part = history[history["function"] == function]
+            part = live(run.csv("history.csv"))[lambda f: f["function"] == function]  # read when drawn
             for m in order:
                 runs = part[part["model"] == m]
                 median = models[(models["function"] == function) & (models["model"] == m) & models["median"]]
@@ -91,7 +89,7 @@ def plots(run: ResultsFolder) -> list[Plot]:
     def draw_predictions(function: str):
         def draw(fig) -> None:
             ax = fig.subplots()
-            part = predictions[predictions["function"] == function]
+            part = run.csv("predictions.csv")[lambda f: f["function"] == function]
             truth = part[part["run"] == part["run"].min()].drop_duplicates("x")
             ax.plot(truth["x"], truth["y_true"], color="black", lw=2.4, label="ground truth", zorder=1)
             for m in order:
