@@ -397,7 +397,7 @@ class ResultsFolder:
         for file, data, keys in (("settings.json", meta["settings"], settings), ("outcome.json", outcome, outcome_keys)):
             lacking = next((k for k in keys if not _has(data, k)), None)
             if lacking is not None:
-                raise ResultsError(f"{self.folder / file} has no {'settings.' * (file == 'settings.json')}{lacking!r} "
+                raise ResultsError(f"{self.folder / file} has no {'settings.' * (file == 'settings.json') + lacking!r} "
                                    f"(files from another version of {self.experiment}? running it again rewrites them)")
         self.meta: dict[str, Any] = meta
         self.settings: dict[str, Any] = meta["settings"]

@@ -41,13 +41,19 @@ def test_every_view_has_a_schema_and_every_schema_a_view():
 
 
 def test_a_folder_of_an_older_version_is_recognized_by_its_schema(tmp_path):
-    # the full-size 1-3b folder predates the step cap and the epochs/reached columns
+    # a 1-3b folder written before its stopping criterion was a setting: consistent in itself (digests match)
     stale = tmp_path / "part3_params_vs_generalization"
-    shutil.copytree(RESULTS / "full" / stale.name, stale)
-    with pytest.raises(ResultsError, match=r"settings.json has no settings.'target_loss' \(files from another "):
+    shutil.copytree(RESULTS / stale.name, stale)
+    meta = read_json(stale / "settings.json")
+    del meta["settings"]["target_loss"]
+    write_json(stale / "settings.json", meta)
+    outcome = read_json(stale / "outcome.json")
+    outcome["settings_digest"] = file_digest(stale / "settings.json")
+    write_json(stale / "outcome.json", outcome)
+    with pytest.raises(ResultsError, match=r"settings.json has no 'settings.target_loss' \(files from another "):
         view(stale.name).open(stale)
     sections, _, runs = report.build(tmp_path)
-    assert "has no settings.'target_loss'" in [s.error for s in sections if s.key == "1-3b"][0] and not runs
+    assert "has no 'settings.target_loss'" in [s.error for s in sections if s.key == "1-3b"][0] and not runs
     # a run whose settings are current but whose CSV lacks a declared column: refused when the table is read
     shutil.rmtree(stale)
     shutil.copytree(RESULTS / stale.name, stale)
