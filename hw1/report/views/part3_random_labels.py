@@ -229,9 +229,9 @@ def conclusion(run: ResultsFolder) -> tuple[str, Plot]:
     verdict = (test.reading() + (": it memorizes without learning anything that transfers"
                                  if test.at_chance and o["epochs_to_target"] is not None else
                                  ": what it fits of the noise teaches it nothing that transfers" if test.at_chance else ""))
-    return (f"{fits}: {_outcome_text(run)} on {s['dataset']['train_size']:,} images with random labels "
-            f"({num(s['params'])} parameters), while on the true test labels {test.text(s['dataset']['test_size'])}, "
-            f"{verdict}; {ratio_text(run)}.", figure)
+    memorized = f"{fits}: {_outcome_text(run)} on {s['dataset']['train_size']:,} images with random labels"
+    transfer = f"on the true test labels {test.text(s['dataset']['test_size'])}, {verdict}"
+    return f"{memorized} ({num(s['params'])} parameters), while {transfer}; {ratio_text(run)}.", figure
 
 
 VIEW = View("part3_random_labels", position=7, plots=plots, tasks=(
