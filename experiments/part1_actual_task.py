@@ -18,7 +18,7 @@ outcome.json and two figures: loss and accuracy of every model per epoch, traini
 """
 
 from hw1.lab import cli, experiment, models
-from hw1.report.views.schema import METRICS, tables
+from hw1.results.schema import METRICS, tables
 
 EXPERIMENT = "part1_actual_task"
 PROFILES = {

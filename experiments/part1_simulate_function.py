@@ -23,7 +23,7 @@ per function, a training-loss chart (log y) and a chart of the predicted curves.
 """
 
 from hw1.lab import cli, experiment, models
-from hw1.report.views.schema import tables
+from hw1.results.schema import tables
 
 EXPERIMENT = "part1_simulate_function"
 PROFILES = {

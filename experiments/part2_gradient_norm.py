@@ -11,7 +11,7 @@ A run that diverges keeps its rows up to the divergence; later steps are NaN, ma
 """
 
 from hw1.lab import cli, experiment
-from hw1.report.views.schema import tables
+from hw1.results.schema import tables
 
 EXPERIMENT = "part2_gradient_norm"
 PROFILES = {

@@ -14,7 +14,7 @@ affine residual), spectra.csv (every eigenvalue), stages.csv (where each phase l
 """
 
 from hw1.lab import cli, experiment, models
-from hw1.report.views.schema import tables
+from hw1.results.schema import tables
 
 EXPERIMENT = "part2_minimal_ratio"
 BASE = dict(runs=100, widths=[16, 16], samples=128, loss_steps=3000, loss_learning_rate=3e-3, grad_steps=500,

@@ -14,7 +14,7 @@ outcome.json, one figure per pair; with ``--save-weights``, the endpoints' weigh
 """
 
 from hw1.lab import cli, experiment, models
-from hw1.report.views.schema import METRICS, tables
+from hw1.results.schema import METRICS, tables
 
 EXPERIMENT = "part3_interpolation"
 BASE = dict(dataset="mnist_bundled", train_limit=None, widths=[128], epochs=30, batch_sizes=[64, 1024],

@@ -20,7 +20,7 @@ line and per-seed dots: ``params_loss.png`` and ``params_accuracy.png``; with
 """
 
 from hw1.lab import cli, experiment, models
-from hw1.report.views.schema import METRICS, tables
+from hw1.results.schema import METRICS, tables
 
 EXPERIMENT = "part3_params_vs_generalization"
 CONSTANT = dict(schedule="constant", decay_epochs=[], decay_factor=0.1)

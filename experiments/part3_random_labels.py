@@ -17,7 +17,7 @@ final metrics) and ``random_labels.png`` (loss and accuracy against epochs, chan
 """
 
 from hw1.lab import cli, experiment, models
-from hw1.report.views.schema import METRICS, tables
+from hw1.results.schema import METRICS, tables
 
 EXPERIMENT = "part3_random_labels"
 CONSTANT = dict(optimizer="adam", momentum=0.0, schedule="constant", decay_epochs=[], decay_factor=0.1)

@@ -132,5 +132,13 @@ def test_every_report_module_loads_no_tensorflow_and_no_lab_or_measure_module(st
                      "    importlib.import_module(m.name)")
     assert "tensorflow" not in loaded["heavy"] and "keras" not in loaded["heavy"], loaded["heavy"]
     assert any(m.startswith(f"{start}.") for m in loaded["hw1"])
-    face = ("hw1", "hw1.measure", "hw1.results")  # the parent package hw1 names its public API from hw1.measure's
-    assert all(m in face or m.startswith("hw1.report") for m in loaded["hw1"]), loaded["hw1"]  # lazy __init__ only
+    face = ("hw1", "hw1.measure")  # the parent package hw1 names its public API from hw1.measure's (lazy __init__)
+    assert all(m in face or m.startswith(("hw1.report", "hw1.results")) for m in loaded["hw1"]), loaded["hw1"]
+
+
+def test_the_results_seam_loads_no_tensorflow_matplotlib_lab_or_report():
+    """What a script imports before TensorFlow starts (its schema) and what the report reads through."""
+    loaded = _loaded("import hw1.results, hw1.results.schema")
+    assert sorted(loaded["hw1"]) == ["hw1", "hw1.measure", "hw1.results", "hw1.results.files", "hw1.results.folder",
+                                     "hw1.results.schema"]  # hw1.measure: the parent's lazy public face
+    assert loaded["heavy"] == ["pandas"]

@@ -11,7 +11,7 @@ from conftest import FOLDER_META, OUTCOME_META, run_main, smoke_run
 from hw1.report import build as report
 from hw1.results import ResultsFolder, file_digest, read_json, write_json
 from hw1.report.views import part1_simulate_function as view
-from hw1.report.views.schema import tables
+from hw1.results.schema import tables
 
 NAME = "part1_simulate_function"
 COLUMNS = {name: list(t.columns) for name, t in tables(NAME).items()}  # the declared schema

@@ -14,7 +14,7 @@ from hw1.measure import trajectory
 from hw1.report.prose import num, pct
 from hw1.results import ResultsFolder, read_json
 from hw1.report.views import part2_error_surface as view
-from hw1.report.views.schema import tables
+from hw1.results.schema import tables
 
 NAME = "part2_error_surface"
 COLUMNS = {name: list(t.columns) for name, t in tables(NAME).items()}  # the declared schema

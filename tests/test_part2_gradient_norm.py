@@ -10,7 +10,7 @@ from conftest import run_main, smoke_run
 from hw1.report import build as report
 from hw1.results import ResultsFolder, read_json
 from hw1.report.views import part2_gradient_norm as view
-from hw1.report.views.schema import tables
+from hw1.results.schema import tables
 
 NAME = "part2_gradient_norm"
 COLUMNS = {name: list(t.columns) for name, t in tables(NAME).items()}  # the declared schema

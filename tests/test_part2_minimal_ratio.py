@@ -17,7 +17,7 @@ from hw1.report import build as report
 from hw1.results import ResultsFolder, read_json
 from hw1.report.views import part2_minimal_ratio as view
 from hw1.report import evidence
-from hw1.report.views.schema import tables
+from hw1.results.schema import tables
 
 NAME = "part2_minimal_ratio"
 COLUMNS = {name: list(t.columns) for name, t in tables(NAME).items()}  # the declared schema

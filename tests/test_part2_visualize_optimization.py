@@ -14,7 +14,7 @@ from hw1.report import build as report
 from hw1.report.prose import num, pct
 from hw1.results import ResultsFolder, read_json
 from hw1.report.views import part2_visualize_optimization as view
-from hw1.report.views.schema import tables
+from hw1.results.schema import tables
 
 NAME = "part2_visualize_optimization"
 COLUMNS = {name: list(t.columns) for name, t in tables(NAME).items()}  # the declared schema

@@ -12,7 +12,7 @@ import pytest
 from conftest import load_script, run_main, smoke_run
 from hw1.results import ResultsFolder, file_digest, read_json
 from hw1.report.views import part3_interpolation as view
-from hw1.report.views.schema import tables
+from hw1.results.schema import tables
 
 NAME = "part3_interpolation"
 COLUMNS = {name: list(t.columns) for name, t in tables(NAME).items()}  # the declared schema

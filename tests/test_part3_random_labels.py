@@ -13,7 +13,7 @@ import pytest
 from conftest import load_script, smoke_run
 from hw1.results import ResultsFolder, file_digest, read_json
 from hw1.report.views import part3_random_labels as view
-from hw1.report.views.schema import tables
+from hw1.results.schema import tables
 
 NAME = "part3_random_labels"
 COLUMNS = {name: list(t.columns) for name, t in tables(NAME).items()}  # the declared schema

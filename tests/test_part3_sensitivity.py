@@ -14,7 +14,7 @@ from hw1.report import build as report
 from hw1.report.document import Note, Table
 from hw1.results import ResultsFolder, file_digest, read_json
 from hw1.report.views import part3_sensitivity as view
-from hw1.report.views.schema import tables
+from hw1.results.schema import tables
 
 NAME = "part3_sensitivity"
 COLUMNS = {name: list(t.columns) for name, t in tables(NAME).items()}  # the declared schema

@@ -1,4 +1,4 @@
-"""Every CSV declared once (hw1/report/views/schema.py): the committed runs have exactly the declared columns, a
+"""Every CSV declared once (hw1/results/schema.py): the committed runs have exactly the declared columns, a
 folder of another version is recognized by them, and a view's own bug is raised, not reported as such a folder. Figures are
 cited as objects; plots does not import the views."""
 
@@ -15,7 +15,7 @@ from hw1.report import build as report
 from hw1.report.document import Heading, Numbered, blocks
 from hw1.results import Csv, ResultsError, file_digest, read_json, write_json
 from hw1.report.views import Plot, view, views
-from hw1.report.views.schema import TABLES, tables
+from hw1.results.schema import TABLES, tables
 
 RESULTS = ROOT / "results"
 
@@ -150,6 +150,6 @@ def test_plots_does_not_import_the_views_and_the_schema_needs_no_matplotlib():
             "assert not [m for m in sys.modules if m.startswith('hw1.report.views')], 'plots imported the views'\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    code = "import sys, hw1.report.views.schema; assert 'matplotlib' not in sys.modules and 'tensorflow' not in sys.modules"
+    code = "import sys, hw1.results.schema; assert 'matplotlib' not in sys.modules and 'tensorflow' not in sys.modules"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

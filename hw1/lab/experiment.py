@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from hw1.lab import cli
-from hw1.results import atomic_path, file_digest, stale_temporary, write_csv, write_json
+from hw1.results import atomic_path, file_digest, schema, stale_temporary, write_csv, write_json
 
 if TYPE_CHECKING:
     from hw1.lab.train_callbacks import TrainProgress
@@ -272,14 +272,12 @@ class Run:
 
         Args:
             tables: ``{"history.csv": frame, ...}``, written as tidy CSVs: exactly the tables and columns that
-                :mod:`hw1.report.views.schema` declares for the experiment, in its order.
+                :mod:`hw1.results.schema` declares for the experiment, in its order.
             outcome: summary numbers of what came out (not inputs), written to outcome.json.
 
         Returns:
             The figure paths.
         """
-        from hw1.report.views import schema  # the declared columns of every CSV (no matplotlib, no TensorFlow)
-
         declared = schema.tables(self.name)
         if set(tables) != set(declared):  # a bug of the script, not of the user
             raise ValueError(f"{self.name} writes {sorted(tables)}; its schema declares {sorted(declared)}")

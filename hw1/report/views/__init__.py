@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from hw1.report.document import Note, Table
-from hw1.results import Csv, ResultsError, ResultsFolder, safe_name
-from hw1.report.views import schema
-from hw1.report.views.schema import tables
+from hw1.results import Csv, ResultsError, ResultsFolder, safe_name, schema
+from hw1.results.schema import tables
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure as MplFigure
@@ -87,7 +86,7 @@ class View:
 
     @property
     def tables(self) -> dict[str, Csv]:
-        """The CSVs of the experiment, as declared in :mod:`hw1.report.views.schema`."""
+        """The CSVs of the experiment, as declared in :mod:`hw1.results.schema`."""
         return tables(self.experiment)
 
     def open(self, folder: str | os.PathLike) -> ResultsFolder:

@@ -13,7 +13,7 @@ from hw1.report.prose import num, pct
 from hw1.results import ResultsFolder
 from hw1.report.views import Plot, Task, View
 from hw1.report.views.common import architecture_text, dataset_rows, metrics_table, settings_table, training_rows
-from hw1.report.views.schema import METRICS
+from hw1.results.schema import METRICS
 
 TOL = 1e-5  # relative: two losses closer than this are the same number (float32 sums over a full set differ ~1e-7)
 HIGH_BARRIER = 0.1  # nats of mean training cross-entropy; ≈ ln(1/0.9), the loss of giving every label p = 0.9

@@ -3,14 +3,65 @@
 through it (:class:`hw1.results.ResultsFolder` checks each table against it), so a folder written by
 another version of an experiment is recognized by its columns, not by a view failing on them.
 
-This module imports neither TensorFlow nor matplotlib (the scripts import it before TensorFlow starts).
+This module imports neither TensorFlow nor matplotlib (the scripts import it before TensorFlow starts). Adding an
+experiment adds its entry here.
 """
 
 from __future__ import annotations
 
-from hw1.results import Csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hw1.results.files import ResultsError
 
 __all__ = ["Csv", "TABLES", "SETTINGS", "OUTCOME", "tables", "METRICS"]
+
+
+@dataclass(frozen=True)
+class Csv:
+    """The declared columns of one CSV an experiment writes (the declarations are below).
+
+    Attributes:
+        name: its file name in the experiment's folder.
+        columns: every column, in the order written.
+        text: the columns that hold text; ``flags``: those that hold True/False; every other one holds numbers
+            (empty where not measured, e.g. for a diverged run).
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    text: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = sorted({*self.text, *self.flags} - set(self.columns))
+        if len(set(self.columns)) != len(self.columns) or unknown or set(self.text) & set(self.flags):
+            raise ValueError(f"{self.name}: a column is declared twice, or a text/flag column {unknown} is not one")
+
+    def select(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame``'s declared columns in the declared order, for writing; a missing one is a bug of the script."""
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{self.name}: the table to write lacks the declared columns {missing}")
+        return frame[list(self.columns)]
+
+    def check(self, frame: pd.DataFrame, path: Path) -> None:
+        """:class:`ResultsError` if ``frame`` (read from ``path``) does not have this schema (another version of
+        the experiment, or files hw1 did not write): a column missing, numbers or flags that are not."""
+        for c in (c for c in self.columns if c in frame.columns and c not in self.text):
+            values = frame[c].dropna()
+            if c in self.flags and not all(isinstance(v, (bool, np.bool_)) for v in values):
+                raise ResultsError(f"{path}: the column {c!r} holds values that are not True/False; not written "
+                                   "by hw1")
+            if c not in self.flags and not pd.api.types.is_numeric_dtype(values):
+                raise ResultsError(f"{path}: the column {c!r} holds values that are not numbers; not written by hw1")
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise ResultsError(f"{path} lacks the columns {missing}; has {list(frame.columns)}")
+
 
 METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]  # full sets, inference mode (a list: frame[METRICS])
 
@@ -101,5 +152,5 @@ OUTCOME: dict[str, tuple[str, ...]] = {
 def tables(experiment: str) -> dict[str, Csv]:
     """The CSVs ``experiment`` writes, by file name; an experiment without a declaration is a bug (``KeyError``)."""
     if experiment not in TABLES:
-        raise KeyError(f"no CSV schema for experiment {experiment!r}; declare its tables in hw1/report/views/schema.py")
+        raise KeyError(f"no CSV schema for experiment {experiment!r}; declare its tables in hw1/results/schema.py")
     return {table.name: table for table in TABLES[experiment]}
