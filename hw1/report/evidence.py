@@ -37,7 +37,7 @@ import pandas as pd
 from scipy import stats
 
 __all__ = ["ALPHA", "RULE", "Evidence", "trend", "difference", "association", "rank_correlation", "holm", "verdict",
-           "reversal_text", "kind"]
+           "reversal_steps", "reversal_text", "kind"]
 
 ALPHA = 0.05  # family-wise level of the findings of one task (Holm)
 
@@ -330,10 +330,16 @@ def verdict(evidence: Evidence, expected: int, claim: str, who: str,
     return f"{word} {who}: {claim} ({evidence.reason}).{tail}"
 
 
+def reversal_steps(evidence: Evidence, name: Callable[[object], str] = str) -> str:
+    """``from A to B it goes the other way in every run; ...``: the steps of a trend against its direction
+    (:attr:`Evidence.reversals`, ``name`` formatting a condition value); empty if none."""
+    return "; ".join(f"from {name(a)} to {name(b)} it goes the other way in every run" for a, b in evidence.reversals)
+
+
 def reversal_text(evidence: Evidence, name: Callable[[object], str] = str) -> str:
-    """`` Not monotone: from A to B it goes the other way in every run.``: the steps of a trend against its direction
-    (:attr:`Evidence.reversals`, ``name`` formatting a condition value), with a leading space; empty if none."""
-    steps = "; ".join(f"from {name(a)} to {name(b)} it goes the other way in every run" for a, b in evidence.reversals)
+    """`` Not monotone: from A to B it goes the other way in every run.`` (:func:`reversal_steps` as a sentence,
+    with a leading space); empty if none."""
+    steps = reversal_steps(evidence, name)
     return f" Not monotone: {steps}." if steps else ""
 
 

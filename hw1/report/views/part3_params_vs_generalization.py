@@ -196,7 +196,7 @@ def metrics_by_width(frame: pd.DataFrame) -> Table:
 
 
 def _trend_text(e: ev.Evidence, what: str, up: str, down: str, name) -> str:
-    steps = "; ".join(f"from {name(a)} to {name(b)} it goes the other way in every seed" for a, b in e.reversals)
+    steps = ev.reversal_steps(e, name)
     tail = f" (not monotone: {steps})" if steps else ""
     if e.resolved:
         return f"{what} {up if e.direction > 0 else down} with the number of parameters — {e.reason}{tail}"
