@@ -267,19 +267,17 @@ class Run:
         return path
 
     def finish(self, tables: dict[str, pd.DataFrame], outcome: dict[str, Any] | None = None) -> list[Path]:
-        """Write the CSVs, settings.json and outcome.json (the run is then finished), forget the cache, and
-        draw the figures from the files written.
+        """Write the CSVs (exactly the tables and columns :mod:`hw1.results.schema` declares, in its order),
+        settings.json and outcome.json (the run is then finished), forget the cache, and draw the figures.
 
         Args:
-            tables: ``{"history.csv": frame, ...}``, written as tidy CSVs: exactly the tables and columns that
-                :mod:`hw1.results.schema` declares for the experiment, in its order.
+            tables: ``{"history.csv": frame, ...}``, written as tidy CSVs.
             outcome: summary numbers of what came out (not inputs), written to outcome.json.
 
         Returns:
             The figure paths.
         """
-        declared = schema.tables(self.name)
-        if set(tables) != set(declared):  # a bug of the script, not of the user
+        if set(tables) != set(declared := schema.tables(self.name)):  # a bug of the script, not of the user
             raise ValueError(f"{self.name} writes {sorted(tables)}; its schema declares {sorted(declared)}")
         cache = self._begin()
         for name, frame in tables.items():
