@@ -13,8 +13,8 @@ The metric of every claim is fixed here, before the run: generalization is the T
 matched training loss, on the whole test set; the loss gap (test − training loss) is secondary and draws no verdict.
 
 Writes ``models.csv`` (one row per sweep, condition and seed; columns in hw1/results/schema.py; the condition
-both sweeps share is trained once, listed twice), settings.json, outcome.json, ``batch_size.png``, ``learning_rate.png``,
-``flatness.png``; with ``--save-weights``, ``models/weights.npz`` (``b<batch>_lr<rate>_s<seed>_<i>``).
+both sweeps share is trained once, listed twice), settings.json, outcome.json, ``batch_size.png``,
+``learning_rate.png``, ``flatness.png``; with ``--save-weights``, ``models/weights.npz`` (``b<batch>_lr<rate>_s<seed>_<i>``).
 """
 
 from hw1.lab import cli, experiment, models

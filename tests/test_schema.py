@@ -1,6 +1,6 @@
 """Every CSV declared once (hw1/results/schema.py): the committed runs have exactly the declared columns, a
-folder of another version is recognized by them, and a view's own bug is raised, not reported as such a folder. Figures are
-cited as objects; plots does not import the views."""
+folder of another version is recognized by them, and a view's own bug is raised, not reported as such a folder.
+Figures are cited as objects; plots does not import the views."""
 
 import dataclasses
 import shutil

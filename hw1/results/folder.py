@@ -105,7 +105,8 @@ class ResultsFolder:
         if bad:
             raise ResultsError(f"{self.folder}: {bad[0]}{f' (and {len(bad) - 1} more)' if len(bad) > 1 else ''}; "
                                "not written by hw1")
-        for file, data, keys in (("settings.json", meta["settings"], settings), ("outcome.json", outcome, outcome_keys)):
+        declared = (("settings.json", meta["settings"], settings), ("outcome.json", outcome, outcome_keys))
+        for file, data, keys in declared:
             lacking = next((k for k in keys if not _has(data, k)), None)
             if lacking is not None:
                 raise ResultsError(f"{self.folder / file} has no {'settings.' * (file == 'settings.json') + lacking!r} "

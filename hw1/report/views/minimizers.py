@@ -1,6 +1,7 @@
 """How the minimizers of 1-3d are read: the table of models of two sweeps (batch size, learning rate), the claims
 of the literature, and the verdicts under the report's rule (:mod:`hw1.report.evidence`);
-:mod:`hw1.report.views.part3_sensitivity` draws and writes them. Seed k starts every condition from the same weights, so trends are paired (Page's test).
+:mod:`hw1.report.views.part3_sensitivity` draws and writes them. Seed k starts every condition from the same
+weights, so trends are paired (Page's test).
 """
 
 from __future__ import annotations
