@@ -33,8 +33,8 @@ import numpy as np
 import tensorflow as tf
 
 from hw1.measure import spectrum
-from hw1.measure.core import (EVAL_CHUNK, ArrayLike, chunk_means, flatten, labels_as, loss_fn, n_params,  # noqa: F401
-                              per_model, unflatten)
+from hw1.measure.core import (ArrayLike, chunk_means, flatten, labels_as, loss_fn, n_params,  # noqa: F401
+                              per_model, slices, unflatten)
 from hw1.measure.critical_points import spectrum_counts
 
 Batches = Callable[[], Iterable[tuple[ArrayLike, ArrayLike]]]  # a fresh pass over the data at every call
@@ -133,11 +133,12 @@ def _curvature(model: keras.Model, loss: str) -> _Curvature:
 
 # ---------------------------------------------------------------- data in chunks, models in another dtype
 
-def array_batches(x: ArrayLike, y: ArrayLike, size: int = EVAL_CHUNK) -> Batches:
-    """``(x, y)`` as chunks of ``size`` samples, sliced lazily (each pass converts one chunk at a time)."""
+def array_batches(x: ArrayLike, y: ArrayLike, size: int | None = None) -> Batches:
+    """``(x, y)`` as chunks of ``size`` samples (None: :data:`hw1.measure.constants.EVAL_CHUNK`, read at each pass),
+    sliced lazily (each pass converts one chunk at a time; :func:`hw1.measure.core.slices`)."""
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
-    return lambda: ((x[i:i + size], y[i:i + size]) for i in range(0, len(x), size))
+    return lambda: slices(x, y, size)
 
 
 def _clone_in(model: keras.Model, dtype: str) -> keras.Model:

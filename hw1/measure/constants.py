@@ -1,0 +1,9 @@
+"""The chunk sizes of hw1's full-set reductions, in one TensorFlow-free module (the lab's CLI sizes memory from
+them before anything imports TensorFlow).
+
+Read them at call time (``constants.EVAL_CHUNK``), never as a default argument: a default is captured once, when
+its module is imported, and a change here (or a test's monkeypatch) would not reach it.
+"""
+
+EVAL_CHUNK = 8192  # samples per forward pass when evaluating full sets (batch_size= of the public functions)
+RUN_CHUNK = 16  # parameter vectors per batched call: vectorized_map holds every run's activations at once
