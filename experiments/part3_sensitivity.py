@@ -79,7 +79,6 @@ def main(argv: list[str] | None = None) -> None:
 
     import hw1
     from hw1.lab import data, train
-    from hw1.measure import hessian
 
     # ---------------------------------------------------------------- Data, model, the two sweeps
     s = run.settings
@@ -89,9 +88,8 @@ def main(argv: list[str] | None = None) -> None:
                               test_size=s["test_limit"] or len(dataset.x_test), seed=run.seed)
     n_train, x, y = len(dataset.x_train), dataset.x_train, dataset.y_train
     data.check_batch_sizes([*s["batch_sizes"], s["batch_size"]], n_train, "--batch-sizes/--batch-size")
-    build = lambda dtype="float32": models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes,  # noqa: E731
-                                                  dtype=dtype)
-    model, model64, seeds = build(), build("float64"), train.run_seeds(run.seed, s["runs"])
+    build = lambda: models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
+    model, seeds = build(), train.run_seeds(run.seed, s["runs"])
     s.update(dataset=dataset.describe(), **models.fc_settings(model), optimizer="adam", loss="sparse_ce", seeds=seeds)
     sweeps = {"batch_size": [(b, s["learning_rate"]) for b in s["batch_sizes"]],
               "learning_rate": [(s["batch_size"], lr) for lr in s["learning_rates"]]}
@@ -113,9 +111,9 @@ def main(argv: list[str] | None = None) -> None:
                 norms = hw1.sensitivity(model, dataset.x_test, loss="sparse_ce", weights=weights, per_sample=True)
                 rows.loc[r, MEASURES] = [norms.mean(), np.median(norms), hw1.sharpness(
                     model, (x, y), s["epsilon"], steps=s["sharpness_steps"], starts=s["sharpness_starts"],
-                    seed=seeds[r], loss="sparse_ce", weights=weights), hessian.top_hessian_eigenvalue(
-                    model64, [w.astype(np.float64) for w in weights], x, y, "sparse_ce", rtol=s["hessian_rtol"],
-                    seed=seeds[r])]
+                    seed=seeds[r], loss="sparse_ce", weights=weights), hw1.hessian_eigenvalues(
+                    model, (x, y), rtol=s["hessian_rtol"], seed=seeds[r], loss="sparse_ce", weights=weights,
+                    dtype="float64")[0]]
         run.progress(f"batch {batch_size}, lr {learning_rate:g}: steps {rows['steps'].tolist()}; means: "
                      + ", ".join(f"{m} {rows[m].mean():.3g}" for m in MEASURES))
         return {"rows": rows, "weights": result.weights if s["save_weights"] else []}
