@@ -71,8 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-steps", dest="max_steps", type=cli.positive_int, help="step cap of every model")
     parser.add_argument("--epsilon", type=cli.bounded_float(0.0, 1.0),
                         help="relative box half-width of ε-sharpness, in (0, 1]")
-    parser.add_argument("--save-weights", dest="save_weights", action="store_true", default=None,
-                        help="also write every model's final weights to models/weights.npz")
+    cli.add_save_weights(parser, "every model's final weights to models/weights.npz")
     run = experiment.start(EXPERIMENT, parser, PROFILES, argv, check=check)
     import numpy as np
     import pandas as pd
@@ -82,12 +81,10 @@ def main(argv: list[str] | None = None) -> None:
 
     # ---------------------------------------------------------------- Data, model, the two sweeps
     s = run.settings
-    dataset = data.load(s["dataset"], run.args.data_dir)
-    if s["train_limit"] or s["test_limit"]:  # a training subset is scored on the whole test set unless told
-        dataset = data.subset(dataset, s["train_limit"] or len(dataset.x_train),
-                              test_size=s["test_limit"] or len(dataset.x_test), seed=run.seed)
+    dataset = data.load_checked(s["dataset"], run.args.data_dir, [*s["batch_sizes"], s["batch_size"]],
+                                limit=s["train_limit"], test_limit=s["test_limit"], seed=run.seed,
+                                flag="--batch-sizes/--batch-size")  # the whole test set unless told
     n_train, x, y = len(dataset.x_train), dataset.x_train, dataset.y_train
-    data.check_batch_sizes([*s["batch_sizes"], s["batch_size"]], n_train, "--batch-sizes/--batch-size")
     build = lambda: models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
     model, seeds = build(), train.run_seeds(run.seed, s["runs"])
     s.update(dataset=dataset.describe(), **models.fc_settings(model), optimizer="adam", loss="sparse_ce", seeds=seeds)

@@ -269,6 +269,13 @@ def add_overrides(parser: argparse.ArgumentParser, *names: str) -> None:
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=text)
 
 
+def add_save_weights(parser: argparse.ArgumentParser, what: str) -> None:
+    """Declare ``--save-weights`` (setting ``save_weights``): also write ``what`` (e.g. "every model's final weights
+    to models/weights.npz")."""
+    parser.add_argument("--save-weights", dest="save_weights", action="store_true", default=None,
+                        help=f"also write {what}")
+
+
 def settings(profiles: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
     """The profile's settings, overridden by every flag of the same name that was given."""
     chosen = dict(profiles[args.profile])
