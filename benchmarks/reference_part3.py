@@ -34,7 +34,7 @@ import tensorflow as tf  # noqa: E402
 from hw1.lab import data, labels, models  # noqa: E402
 from reference_common import Jobs, read_csv, sensitivity_models  # noqa: E402
 
-POWER_ITERATIONS = 300  # the power iteration's cap: hw1's Lanczos cap (hessian.top_hessian_eigenvalue)
+POWER_ITERATIONS = 300  # the power iteration's cap: hw1's Lanczos cap (hw1.hessian_eigenvalues's max_iterations)
 POWER_MIN_ITERATIONS = 6  # always run, so that the decay of the changes can be extrapolated
 JACOBIAN_BATCH = 100  # test images per eager batch_jacobian call
 

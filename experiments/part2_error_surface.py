@@ -14,7 +14,10 @@ outcome.json, ``surface_pca.png`` and ``surface_filter_normalized.png``. A train
 centred on the last finite snapshot (the PCA plane needs three of them).
 """
 
+import math
+
 from hw1.lab import cli, experiment, models
+from hw1.measure import constants
 
 EXPERIMENT = "part2_error_surface"
 PROFILES = {
@@ -35,6 +38,10 @@ def check(settings: dict) -> list[cli.Need]:
     if g < 3 or g % 2 == 0:
         raise cli.UsageError(f"--grid-points {g} is not accepted; give an odd number ≥ 3 "
                              "(the trained model is the centre point)")
+    if g * g > constants.MAX_GRID_POINTS:
+        raise cli.UsageError(f"--grid-points {g}: the 2 × {g:,}² points of the loss grids are more than "
+                             f"hw1.loss_surface's {constants.MAX_GRID_POINTS:,} per grid; give an odd number from 3 "
+                             f"to {math.isqrt(constants.MAX_GRID_POINTS) - 1 | 1}")
     n, n_test, inputs, classes = cli.dataset_shape(settings)
     params = models.fc_param_count(settings["widths"], inputs, classes)
     return [cli.Need(f"--grid-points {g}", f"the 2 × {g:,}² points of the loss grids", 2 * g * g * GRID_POINT_BYTES),
@@ -54,13 +61,14 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
 
-    from hw1.measure import core, trajectory
+    import hw1
     from hw1.lab import data, train
+    from hw1.measure import core, trajectory
 
     # ---------------------------------------------------------------- Data and model
     s = run.settings
-    dataset = data.load(s["dataset"], run.args.data_dir, limit=s["train_limit"], seed=0)
-    data.check_batch_sizes(s["batch_size"], len(dataset.x_train), "batch size")
+    dataset = data.load_checked(s["dataset"], run.args.data_dir, s["batch_size"], limit=s["train_limit"],
+                                flag="batch size")
     build = lambda: models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
     model = build()
     s.update(dataset=dataset.describe(), **models.fc_settings(model), optimizer="adam", loss="sparse_ce",
@@ -88,15 +96,11 @@ def main(argv: list[str] | None = None) -> None:
     history.insert(2, "beta", xy[:, 1])
     planes["filter_normalized"] = (*(trajectory.filter_normalized_direction(center, seed)
                                      for seed in s["direction_seeds"]), np.full(2, s["random_span"]))
-    evaluator = core.Evaluator(model, "sparse_ce")
-    half = np.linspace(0, 1, s["grid_points"] // 2 + 1)[1:]
-    unit = np.concatenate([-half[::-1], [0.0], half])  # symmetric, the centre exactly 0: the trained model
 
-    def grid(u, v, spans) -> pd.DataFrame:
-        axes = unit * spans[0], unit * spans[1]
-        loss, acc = trajectory.loss_grid(evaluator, center, u, v, *axes, dataset.x_train, dataset.y_train)
-        return pd.DataFrame({"alpha": np.tile(axes[0], len(unit)), "beta": np.repeat(axes[1], len(unit)),
-                             "train_loss": loss.ravel(), "train_acc": acc.ravel()})
+    def grid(u, v, spans) -> pd.DataFrame:  # the axes symmetric, the centre exactly 0: the trained model
+        surface = hw1.loss_surface(model, (dataset.x_train, dataset.y_train), [u, v], extent=tuple(spans),
+                                   points=s["grid_points"], loss="sparse_ce", weights=center)
+        return surface.rename(columns={"a": "alpha", "b": "beta", "loss": "train_loss", "accuracy": "train_acc"})
 
     grids = pd.concat([run.step(f"grid_{name}", lambda u=u, v=v, spans=spans: grid(u, v, spans))
                        .assign(directions=name) for name, (u, v, spans) in planes.items()], ignore_index=True)

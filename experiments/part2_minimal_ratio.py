@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
 
+    import hw1
     from hw1.measure import critical_points as cp, hessian
     from hw1.lab import data, models, train
 
@@ -89,8 +90,12 @@ def main(argv: list[str] | None = None) -> None:
             rows.append({"activation": act, "run": r, "seed": seeds[r], "diverged": bool(diverged[r])})
             if not diverged[r]:
                 w = [a.astype(np.float64) for a in w]
-                summary, eigenvalues = hessian.curvature_at(model64, w, x, y, "mse", s["eig_tol"])
-                rows[-1].update(summary, **cp.function_summary(w, x, act))
+                at = dict(loss="mse", weights=w)  # the public measurements, at this run's point
+                eigenvalues = hessian.symmetric_eigenvalues(hw1.exact_hessian(model64, (x, y), **at,
+                                                                              max_params=s["params"]))
+                rows[-1].update(loss=hw1.evaluate(model64, (x, y), **at)["loss"],
+                                grad_norm=hw1.gradient_norm(model64, (x, y), **at),
+                                **hessian.spectrum_summary(eigenvalues, s["eig_tol"]), **cp.function_summary(w, x, act))
                 spectra.append(pd.DataFrame({"activation": act, "run": r, "index": range(len(eigenvalues)),
                                              "eigenvalue": eigenvalues}))
         run.progress(f"{act}: {len(spectra)} exact Hessians done")

@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> None:
 
     # ---------------------------------------------------------------- Data and model
     s = run.settings
-    dataset = data.load(s["dataset"], run.args.data_dir, limit=s["train_limit"], seed=0)
-    data.check_batch_sizes(s["batch_size"], len(dataset.x_train), "batch size")
+    dataset = data.load_checked(s["dataset"], run.args.data_dir, s["batch_size"], limit=s["train_limit"],
+                                flag="batch size")
     build = lambda: models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
     model = build()
     layer = trajectory.layer_indices(model, s["layer"])

@@ -54,8 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--alpha-max", dest="alpha_max", type=cli.finite_float, help="last α (≥ 1)")
     parser.add_argument("--alpha-points", dest="alpha_points", type=cli.positive_int, help="evenly spaced α")
     parser.add_argument("--init", choices=["shared", "independent"], help="endpoints' initial weights")
-    parser.add_argument("--save-weights", dest="save_weights", action="store_true", default=None,
-                        help="also write the endpoints' weights to models/endpoints.npz")
+    cli.add_save_weights(parser, "the endpoints' weights to models/endpoints.npz")
     run = experiment.start(EXPERIMENT, parser, PROFILES, argv, check=check)
     import numpy as np
     import pandas as pd

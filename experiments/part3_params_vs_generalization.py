@@ -65,8 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, PROFILES, dataset=True)
     parser.add_argument("--widths", type=cli.int_list, help="hidden widths, one model each, e.g. 1,4,16,64,256")
     cli.add_overrides(parser, "runs", "epochs", "batch_size", "learning_rate")
-    parser.add_argument("--save-weights", dest="save_weights", action="store_true", default=None,
-                        help="also write every model's final weights to models/weights.npz")
+    cli.add_save_weights(parser, "every model's final weights to models/weights.npz")
     run = experiment.start(EXPERIMENT, parser, PROFILES, argv, check=check)
     import numpy as np
     import pandas as pd
@@ -75,11 +74,8 @@ def main(argv: list[str] | None = None) -> None:
 
     # ---------------------------------------------------------------- Data and the family of models
     s = run.settings
-    dataset = data.load(s["dataset"], run.args.data_dir)
-    if s["train_limit"] or s["test_limit"]:  # a training subset is scored on the whole test set unless told
-        dataset = data.subset(dataset, s["train_limit"] or len(dataset.x_train),
-                              test_size=s["test_limit"] or len(dataset.x_test), seed=run.seed)
-    data.check_batch_sizes(s["batch_size"], len(dataset.x_train))
+    dataset = data.load_checked(s["dataset"], run.args.data_dir, s["batch_size"], limit=s["train_limit"],
+                                test_limit=s["test_limit"], seed=run.seed)  # the whole test set unless told
     inputs, classes = int(np.prod(dataset.input_shape)), dataset.num_classes
     widths, seeds = sorted(s["widths"]), train.run_seeds(run.seed, s["runs"])
     s.update(dataset=dataset.describe(), architecture=models.fc_architecture(["w"], inputs, classes),

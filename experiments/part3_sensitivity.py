@@ -69,27 +69,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-steps", dest="max_steps", type=cli.positive_int, help="step cap of every model")
     parser.add_argument("--epsilon", type=cli.bounded_float(0.0, 1.0),
                         help="relative box half-width of ε-sharpness, in (0, 1]")
-    parser.add_argument("--save-weights", dest="save_weights", action="store_true", default=None,
-                        help="also write every model's final weights to models/weights.npz")
+    cli.add_save_weights(parser, "every model's final weights to models/weights.npz")
     run = experiment.start(EXPERIMENT, parser, PROFILES, argv, check=check)
     import numpy as np
     import pandas as pd
 
     import hw1
     from hw1.lab import data, train
-    from hw1.measure import hessian
 
     # ---------------------------------------------------------------- Data, model, the two sweeps
     s = run.settings
-    dataset = data.load(s["dataset"], run.args.data_dir)
-    if s["train_limit"] or s["test_limit"]:  # a training subset is scored on the whole test set unless told
-        dataset = data.subset(dataset, s["train_limit"] or len(dataset.x_train),
-                              test_size=s["test_limit"] or len(dataset.x_test), seed=run.seed)
+    dataset = data.load_checked(s["dataset"], run.args.data_dir, [*s["batch_sizes"], s["batch_size"]],
+                                limit=s["train_limit"], test_limit=s["test_limit"], seed=run.seed,
+                                flag="--batch-sizes/--batch-size")  # the whole test set unless told
     n_train, x, y = len(dataset.x_train), dataset.x_train, dataset.y_train
-    data.check_batch_sizes([*s["batch_sizes"], s["batch_size"]], n_train, "--batch-sizes/--batch-size")
-    build = lambda dtype="float32": models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes,  # noqa: E731
-                                                  dtype=dtype)
-    model, model64, seeds = build(), build("float64"), train.run_seeds(run.seed, s["runs"])
+    build = lambda: models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
+    model, seeds = build(), train.run_seeds(run.seed, s["runs"])
     s.update(dataset=dataset.describe(), **models.fc_settings(model), optimizer="adam", loss="sparse_ce", seeds=seeds)
     sweeps = {"batch_size": [(b, s["learning_rate"]) for b in s["batch_sizes"]],
               "learning_rate": [(s["batch_size"], lr) for lr in s["learning_rates"]]}
@@ -111,9 +106,9 @@ def main(argv: list[str] | None = None) -> None:
                 norms = hw1.sensitivity(model, dataset.x_test, loss="sparse_ce", weights=weights, per_sample=True)
                 rows.loc[r, MEASURES] = [norms.mean(), np.median(norms), hw1.sharpness(
                     model, (x, y), s["epsilon"], steps=s["sharpness_steps"], starts=s["sharpness_starts"],
-                    seed=seeds[r], loss="sparse_ce", weights=weights), hessian.top_hessian_eigenvalue(
-                    model64, [w.astype(np.float64) for w in weights], x, y, "sparse_ce", rtol=s["hessian_rtol"],
-                    seed=seeds[r])]
+                    seed=seeds[r], loss="sparse_ce", weights=weights), hw1.hessian_eigenvalues(
+                    model, (x, y), rtol=s["hessian_rtol"], seed=seeds[r], loss="sparse_ce", weights=weights,
+                    dtype="float64")[0]]
         run.progress(f"batch {batch_size}, lr {learning_rate:g}: steps {rows['steps'].tolist()}; means: "
                      + ", ".join(f"{m} {rows[m].mean():.3g}" for m in MEASURES))
         return {"rows": rows, "weights": result.weights if s["save_weights"] else []}

@@ -236,6 +236,9 @@ ARGUMENTS = [
                                           "most 10,000"),
     ("loss_surface", {"points": 101, "dims": 2}, "(points <= 100 for dims=2)"),
     ("loss_surface", {"extent": 0}, "extent=0"), ("loss_surface", {"extent": float("inf")}, "extent=inf"),
+    ("loss_surface", {"extent": (1.0, 0.0), "dims": 2}, "extent[1]=0.0"),
+    ("loss_surface", {"extent": (1.0,), "dims": 2}, "extent=(1.0,); a pair"),
+    ("loss_surface", {"extent": (1.0, 2.0), "dims": 1}, "extent=(1.0, 2.0); a pair (extent_a, extent_b) is for dims=2"),
     ("loss_surface", {"directions": "pca"}, "directions='pca'"),
     ("loss_surface", {"directions": 3}, "directions is a int"),
     ("loss_surface", {"directions": [[np.zeros(2)]]}, "1 directions of shapes [[(2,)]]"),
@@ -315,6 +318,16 @@ def test_linear_model_under_mse_matches_the_exact_hessian_and_closed_forms():
     quadratic = np.mean(residual ** 2) + a * (gradient @ flat) + a ** 2 / 2 * (flat @ H @ flat)
     np.testing.assert_allclose(line.loss, quadratic, rtol=1e-10)
     assert line.accuracy.isna().all()
+    # and on a plane with an extent per axis: a over [-2, 2], b over [-0.5, 0.5], the centre exactly θ
+    e = [RNG.standard_normal(W.shape), RNG.standard_normal(b.shape)]
+    other_flat = np.concatenate([a.ravel() for a in e])
+    plane = hw1.loss_surface(model, data, [d, e], points=5, extent=(2.0, 0.5))
+    a, c = np.meshgrid(np.linspace(-2.0, 2.0, 5), np.linspace(-0.5, 0.5, 5))
+    step = a.ravel()[:, None] * flat + c.ravel()[:, None] * other_flat
+    quadratic = np.mean(residual ** 2) + step @ gradient + 0.5 * np.einsum("ij,jk,ik->i", step, H, step)
+    np.testing.assert_allclose(plane.loss, quadratic, rtol=1e-10)
+    assert (plane.a.to_numpy() == a.ravel()).all() and (plane.b.to_numpy() == c.ravel()).all()
+    assert plane.loss[(plane.a == 0) & (plane.b == 0)].item() == hw1.evaluate(model, data)["loss"]
     other = linear("other")
     W2, b2 = other.get_weights()
     path = hw1.interpolate(model, other, data, [0.0, 0.25, 1.0, 3.0])

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from hw1.measure import core
+from hw1.measure import constants, core
 from hw1.lab import models
 
 
@@ -16,7 +16,7 @@ def test_evaluator_over_many_runs_and_chunks_equals_keras_one_model_at_a_time():
     y = rng.integers(0, 3, 23)
     model = models.fc_net([5], (4,), 3)
     runs = []
-    for seed in range(core.RUN_CHUNK + 3):  # two run groups, the second one short
+    for seed in range(constants.RUN_CHUNK + 3):  # two run groups, the second one short
         keras.utils.set_random_seed(seed)
         runs.append([v.numpy() for v in models.fc_net([5], (4,), 3).trainable_variables])
     losses, accs = core.Evaluator(model, "sparse_ce")(core.stack(runs), x, y, batch_size=7)  # the last chunk short
@@ -36,6 +36,29 @@ def test_chunk_means_reduce_sums_once_over_every_chunk():
     assert (mean_x, mean_y) == (4.5, 9.0) and mean_pair.tolist() == [10 / 10, 3 / 10]
     with pytest.raises(ValueError, match="no samples"):
         core.chunk_means(lambda a, b: [a.sum()], iter([]))
+
+
+def test_a_changed_chunk_constant_reaches_every_chunked_reduction(monkeypatch):
+    """The chunk sizes are read when a reduction runs, not captured as defaults when a module is imported."""
+    from hw1.measure import adapt, hessian
+
+    rng = np.random.default_rng(1)
+    x, y = rng.random((10, 4)).astype(np.float32), rng.integers(0, 3, 10)
+    model = models.fc_net([5], (4,), 3)
+    stacked = core.stack([[v.numpy() for v in model.trainable_variables]])
+    whole = core.Evaluator(model, "sparse_ce")(stacked, x, y, batch_size=10)
+    monkeypatch.setattr(constants, "EVAL_CHUNK", 4)
+    sizes = lambda chunks: [len(a) for a, _ in chunks]  # noqa: E731
+    assert sizes(core.slices(x, y)) == sizes(hessian.array_batches(x, y)()) == [4, 4, 2]
+    assert sizes(adapt.make_problem(model, (x, y), keras.losses.SparseCategoricalCrossentropy(from_logits=True), None,
+                                    None).batches()) \
+        == [4, 4, 2]
+    seen = []
+    evaluator = core.Evaluator(model, "sparse_ce")
+    real = evaluator.sums
+    monkeypatch.setattr(evaluator, "sums", lambda w, xs, ys: seen.append(len(xs)) or real(w, xs, ys))
+    chunked = evaluator(stacked, x, y)
+    assert seen == [4, 4, 2] and np.allclose(chunked, whole, rtol=1e-6)
 
 
 def test_flatten_unflatten_and_stack_unstack_are_inverse():

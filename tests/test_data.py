@@ -47,6 +47,19 @@ def test_bundled_mnist_is_fixed(bundled):
     np.testing.assert_array_equal(again.x_train[:50], bundled.x_train[:50])
 
 
+def test_load_checked_takes_either_subset_and_checks_the_batch_sizes(bundled):
+    quarter = data.load_checked("mnist_bundled", None, 64, limit=400, seed=2)
+    drawn = data.subset(bundled, 400, seed=2)  # a quarter as many test samples
+    assert quarter.x_test.shape[0] == 100 and np.array_equal(quarter.y_train, drawn.y_train)
+    whole = data.load_checked("mnist_bundled", None, [16, 400], limit=400, test_limit=None, seed=2)
+    assert whole.x_test.shape[0] == 1000 and np.array_equal(whole.x_train, drawn.x_train)  # the same draw
+    tests_only = data.load_checked("mnist_bundled", None, 64, test_limit=30, seed=1)
+    assert (len(tests_only.x_train), len(tests_only.x_test)) == (4000, 30)
+    assert data.load_checked("mnist_bundled", None, 64, test_limit=None).x_train.shape[0] == 4000
+    with pytest.raises(data.DataError, match=r"--sizes 401 is larger than the training set \(400 samples\)"):
+        data.load_checked("mnist_bundled", None, [64, 401], limit=400, test_limit=None, flag="--sizes")
+
+
 @pytest.mark.parametrize("suffix", ["", ".gz"])
 def test_idx_round_trip(tmp_path, suffix):
     images = np.random.default_rng(0).integers(0, 256, size=(7, 5, 4), dtype=np.uint8)

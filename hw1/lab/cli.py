@@ -25,6 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from hw1.measure import constants  # TensorFlow-free: the chunk sizes the measurements use
+
 PROFILE_NAMES = ("smoke", "default", "full")
 NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 DATASETS = ("mnist_bundled", "mnist", "fashion_mnist", "cifar10")
@@ -90,7 +92,6 @@ def rate_list(text: str) -> list[float]:
 # ---------------------------------------------------------------- memory known before work
 
 FLOAT32 = 4  # bytes of one number: hw1 trains and evaluates in float32
-EVAL_CHUNK, RUN_CHUNK = 8192, 16  # an evaluation's chunks in hw1.measure.core: samples, and parameter vectors, per call
 WEIGHT_COPIES = 18  # a training's copies of every run's weights: the models built to initialize, to describe and to
 #                    trace it (each with its initializer's temporary), the starting arrays, their stack, the variables,
 #                    Adam's two moments, the gradients, the final arrays (measured: 11.3 copies for 15.9 M parameters
@@ -191,11 +192,12 @@ def training_need(setting: str, runs: int, params: int, units: int, batch: int, 
 
     :data:`WEIGHT_COPIES` copies of every run's weights, and the larger of one step's activations (every run's
     ``batch`` samples through ``units`` activations each, kept with their gradients for the backward pass:
-    ``backward`` numbers per unit; and the gathered ``inputs``) and one evaluation call's (up to :data:`RUN_CHUNK` runs × :data:`EVAL_CHUNK` of the
-    ``n_eval`` samples), and the samples themselves.
+    ``backward`` numbers per unit; and the gathered ``inputs``) and one evaluation call's (up to
+    :data:`hw1.measure.constants.RUN_CHUNK` runs × :data:`hw1.measure.constants.EVAL_CHUNK` of the ``n_eval``
+    samples), and the samples themselves.
     """
     step = runs * batch * (backward * units + inputs)
-    evaluation = min(runs, RUN_CHUNK) * min(n_eval, EVAL_CHUNK) * (2 * units + inputs)
+    evaluation = min(runs, constants.RUN_CHUNK) * min(n_eval, constants.EVAL_CHUNK) * (2 * units + inputs)
     data = 2 * n_eval * inputs  # the samples as loaded and as the trainer's constant
     return Need(setting, f"training {runs:,} run(s) of {params:,} parameters (weights, Adam moments, gradients, "
                 f"activations of {batch:,} samples)",
@@ -265,6 +267,13 @@ def add_overrides(parser: argparse.ArgumentParser, *names: str) -> None:
     for name in names:
         kind, text = OVERRIDES[name]
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=text)
+
+
+def add_save_weights(parser: argparse.ArgumentParser, what: str) -> None:
+    """Declare ``--save-weights`` (setting ``save_weights``): also write ``what`` (e.g. "every model's final weights
+    to models/weights.npz")."""
+    parser.add_argument("--save-weights", dest="save_weights", action="store_true", default=None,
+                        help=f"also write {what}")
 
 
 def settings(profiles: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:

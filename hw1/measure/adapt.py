@@ -26,7 +26,8 @@ import tensorflow as tf
 from hw1.measure import hessian
 from hw1.measure.checks import (check_count, check_dtype, check_finite_inputs, check_input_dtype, check_model,
                                 check_weights)
-from hw1.measure.core import EVAL_CHUNK, per_model
+from hw1.measure import constants
+from hw1.measure.core import per_model
 
 __all__ = ["MAX_UNKNOWN_SAMPLES", "DataChunks", "Problem", "make_problem", "model_view", "resolve_loss",
            "ends_in_softmax", "outputs_are_probabilities", "trial_call"]
@@ -143,8 +144,8 @@ class DataChunks:
     """
 
     def __init__(self, data: Any, model: keras.Model, kind: str | None, need_labels: bool = True,
-                 batch_size: int = EVAL_CHUNK) -> None:
-        self.batch_size = check_count("batch_size", batch_size, 1)
+                 batch_size: int | None = None) -> None:
+        self.batch_size = check_count("batch_size", constants.EVAL_CHUNK if batch_size is None else batch_size, 1)
         self.kind, self.outputs = kind, int(model.output_shape[-1]) if _has_shape(model) else None
         input_shape = tuple(model.input_shape[1:]) if _has_shape(model) else None
         input_rank = len(input_shape) + 1 if input_shape is not None else None
@@ -303,12 +304,13 @@ class Problem:
 
 
 def make_problem(model: Any, data: Any, loss: Any, weights: Sequence[Any] | None, dtype: str | None,
-                 batch_size: int = EVAL_CHUNK) -> Problem:
+                 batch_size: int | None = None) -> Problem:
     """Check everything a measurement of the loss with respect to the trainable weights takes; one Problem.
 
     Args:
         model, data, loss, weights, dtype: as :mod:`hw1.measure` takes them.
-        batch_size: samples per chunk of arrays (and of a dataset of single samples): memory, not the value.
+        batch_size: samples per chunk of arrays (and of a dataset of single samples): memory, not the value;
+            None: :data:`hw1.measure.constants.EVAL_CHUNK`.
 
     Returns:
         The :class:`Problem`; every check (model, dtype, loss, weights, data, one trial forward pass) is done.

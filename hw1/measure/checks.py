@@ -14,8 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hw1.measure import hessian
-from hw1.measure.core import EVAL_CHUNK
+from hw1.measure import constants, hessian
+from hw1.measure.constants import MAX_GRID_POINTS  # noqa: F401  (checked here; TF-free for the CLI)
 
 __all__ = ["MAX_EXACT_PARAMS", "DTYPES", "MAX_GRID_POINTS", "MAX_PROBES", "MAX_DENSITY_GRID", "MAX_STEPS",
            "MAX_EPSILON", "MAX_BYTES", "check_count", "check_number", "check_choice", "check_flag", "check_bytes",
@@ -24,7 +24,6 @@ __all__ = ["MAX_EXACT_PARAMS", "DTYPES", "MAX_GRID_POINTS", "MAX_PROBES", "MAX_D
 
 MAX_EXACT_PARAMS = 5000  # exact_hessian refuses larger models unless told otherwise (n² float64 entries)
 DTYPES = (None, "float32", "float64")
-MAX_GRID_POINTS = 10_000  # loss_surface points ** dims, interpolate's alphas (one full-data pass each)
 MAX_PROBES = 100_000      # Hutchinson / SLQ probes
 MAX_STEPS = 100_000       # Lanczos iterations, SLQ steps, sharpness ascent steps and starts
 MAX_DENSITY_GRID = 100_000  # hessian_density grid_points
@@ -211,7 +210,7 @@ def check_input_dtype(dtype: Any, what: str = "x") -> None:
 def check_finite_inputs(x: Any, what: str = "x", offset: int = 0) -> None:
     """Refuse floating-point ``x`` (array or tensor, samples along axis 0) holding NaN or ±inf.
 
-    Checked :data:`hw1.measure.core.EVAL_CHUNK` samples at a time (memory stays one chunk's).
+    Checked :data:`hw1.measure.constants.EVAL_CHUNK` samples at a time (memory stays one chunk's).
 
     Args:
         x: the samples.
@@ -223,8 +222,9 @@ def check_finite_inputs(x: Any, what: str = "x", offset: int = 0) -> None:
     """
     if _dtype_of(x).kind not in "fc":
         return
-    for start in range(0, int(x.shape[0]), EVAL_CHUNK):
-        part = np.asarray(x[start:start + EVAL_CHUNK])
+    chunk = constants.EVAL_CHUNK
+    for start in range(0, int(x.shape[0]), chunk):
+        part = np.asarray(x[start:start + chunk])
         ok = np.isfinite(part.reshape(len(part), -1)).all(axis=1)
         if not ok.all():
             i = int(np.argmin(ok))

@@ -23,9 +23,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from hw1.measure import constants
+
 LOSSES = ("mse", "sparse_ce")
-EVAL_CHUNK = 8192  # samples per forward pass when evaluating full sets
-RUN_CHUNK = 16  # parameter vectors per batched call: vectorized_map holds every run's activations at once
 
 Weights = list[np.ndarray]
 ArrayLike = np.ndarray | tf.Tensor
@@ -102,8 +102,10 @@ def chunk_means(sums: Callable[[Any, Any], Sequence[Any]], chunks: Iterable[tupl
     return [t / count for t in totals]
 
 
-def slices(x: ArrayLike, y: ArrayLike, size: int) -> Iterable[tuple[ArrayLike, ArrayLike]]:
-    """``(x, y)`` in chunks of ``size`` samples (the last one shorter)."""
+def slices(x: ArrayLike, y: ArrayLike, size: int | None = None) -> Iterable[tuple[ArrayLike, ArrayLike]]:
+    """``(x, y)`` in chunks of ``size`` samples (the last one shorter; None: :data:`hw1.measure.constants.EVAL_CHUNK`,
+    read at the call)."""
+    size = constants.EVAL_CHUNK if size is None else size
     return ((x[i:i + size], y[i:i + size]) for i in range(0, int(x.shape[0]), size))
 
 
@@ -188,7 +190,7 @@ class Evaluator:
 
     One compiled graph, reused for any number of runs: interpolation points, grid points
     of a loss surface and perturbed copies are all "runs" here. The data go through in
-    chunks of :data:`EVAL_CHUNK` samples whose sums make the full-set value.
+    chunks of :data:`hw1.measure.constants.EVAL_CHUNK` samples (or ``batch_size``) whose sums make the full-set value.
 
     Example:
         >>> ev = Evaluator(model, "sparse_ce")                     # doctest: +SKIP
@@ -226,28 +228,30 @@ class Evaluator:
     def sums(self, stacked: Sequence[ArrayLike], x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Summed loss and number of correct predictions of each run on the samples ``(x, y)`` (one chunk).
 
-        Runs go through :data:`RUN_CHUNK` at a time, so memory stays bounded however many parameter vectors there are.
+        Runs go through :data:`hw1.measure.constants.RUN_CHUNK` at a time, so memory stays bounded however many
+        parameter vectors there are.
         """
         stacked, x, y = self._tensors(stacked, x, y)
-        runs = int(stacked[0].shape[0])
+        runs, group_size = int(stacked[0].shape[0]), constants.RUN_CHUNK
         loss_sum, correct = np.zeros(runs), np.zeros(runs)
-        for first in range(0, runs, RUN_CHUNK):
-            group = [w[first:first + RUN_CHUNK] for w in stacked] if runs > RUN_CHUNK else stacked
+        for first in range(0, runs, group_size):
+            group = [w[first:first + group_size] for w in stacked] if runs > group_size else stacked
             chunk_loss, chunk_correct = self._sums(group, x, y)
-            loss_sum[first:first + RUN_CHUNK] = chunk_loss.numpy()
-            correct[first:first + RUN_CHUNK] = chunk_correct.numpy()
+            loss_sum[first:first + group_size] = chunk_loss.numpy()
+            correct[first:first + group_size] = chunk_correct.numpy()
         return loss_sum, correct
 
     def __call__(self, stacked: Sequence[ArrayLike], x: ArrayLike, y: ArrayLike,
-                 batch_size: int = EVAL_CHUNK) -> tuple[np.ndarray, np.ndarray]:
+                 batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Mean loss and accuracy (NaN for regression) of each run on the full set ``(x, y)``, ``batch_size``
-        samples at a time (:func:`chunk_means`)."""
+        samples at a time (None: :data:`hw1.measure.constants.EVAL_CHUNK`; :func:`chunk_means`)."""
         loss, acc = chunk_means(lambda xs, ys: self.sums(stacked, xs, ys), slices(x, y, batch_size))
         return loss, (acc if self.loss != "mse" else np.full_like(acc, np.nan))
 
     def grad_norm(self, stacked: Sequence[ArrayLike], x: ArrayLike, y: ArrayLike,
-                  batch_size: int = EVAL_CHUNK) -> np.ndarray:
-        """‖∇θ L‖₂ of each run, L the mean loss over the full set, over all trainable parameters."""
+                  batch_size: int | None = None) -> np.ndarray:
+        """‖∇θ L‖₂ of each run, L the mean loss over the full set, over all trainable parameters (chunks as in
+        :meth:`__call__`)."""
         stacked, x, y = self._tensors(stacked, x, y)
         grads = chunk_means(lambda xs, ys: self._grads(stacked, xs, ys), slices(x, y, batch_size))
         return np.sqrt(sum(np.sum(g ** 2, axis=tuple(range(1, g.ndim))) for g in grads))

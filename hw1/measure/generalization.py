@@ -181,6 +181,25 @@ def _check_directions(directions: Any, dims: int, shapes: list[tuple]) -> list[l
     return [[a.astype(np.float64) for a in d] for d in chosen]
 
 
+def symmetric_axis(points: int) -> np.ndarray:
+    """``points`` values from −1 to 1, evenly spaced and exactly symmetric (x and −x both, bit for bit; 0 itself
+    for an odd count): the right half by ``numpy.linspace``, mirrored."""
+    odd = points % 2 == 1
+    right = np.linspace(0.0 if odd else 1.0 / (points - 1), 1.0, (points + 1) // 2)
+    return np.concatenate([-right[:0:-1] if odd else -right[::-1], right])
+
+
+def _check_extents(extent: Any, dims: int) -> tuple[float, float]:
+    """``extent`` as (extent_a, extent_b): one positive number for both axes, or with dims=2 a pair of them."""
+    if isinstance(extent, (tuple, list, np.ndarray)) and not isinstance(extent, str):
+        if dims != 2 or len(extent) != 2:
+            raise ValueError(f"extent={extent!r}; a pair (extent_a, extent_b) is for dims=2, else give one number")
+        return (check_number("extent[0]", extent[0], 0, low_open=True),
+                check_number("extent[1]", extent[1], 0, low_open=True))
+    extent = check_number("extent", extent, 0, low_open=True)
+    return extent, extent
+
+
 def loss_surface(model: keras.Model, data: Any, directions: Any = "filter", *, dims: int = 2, extent: float = 1.0,
                  points: int = 21, seed: int = 0, loss: Any = None, weights: Sequence[Any] | None = None,
                  dtype: str | None = None, batch_size: int = 8192) -> pd.DataFrame:
@@ -193,9 +212,11 @@ def loss_surface(model: keras.Model, data: Any, directions: Any = "filter", *, d
             a list of arrays shaped like the trainable weights.
         dims: 1 (a line; b = 0) or 2 (a plane).
         extent: a and b range over [−extent, extent] (in units of the directions: 1 = the
-            weights' own filter norms for "filter"); a positive number.
+            weights' own filter norms for "filter"); a positive number, or with dims=2 a pair of them
+            ``(extent_a, extent_b)``, one per axis.
         points: grid points per axis, an integer >= 2 with points ** dims <= 10,000 (each point
-            is one pass over the data; memory holds 128 points' weights at a time).
+            is one pass over the data; memory holds 128 points' weights at a time). Each axis is
+            symmetric about 0 (an odd number of points has the model's own weights at its centre, exactly).
         seed: seeds the random directions (d2 uses seed + 1), an integer >= 0.
 
     Returns:
@@ -213,7 +234,7 @@ def loss_surface(model: keras.Model, data: Any, directions: Any = "filter", *, d
         raise ValueError(f"points={points} with dims={dims} makes {points ** dims:,} grid points; hw1 evaluates at "
                          f"most {MAX_GRID_POINTS:,} (points <= {int(MAX_GRID_POINTS ** (1 / dims) + 1e-9):,} for "
                          f"dims={dims})")
-    extent = check_number("extent", extent, 0, low_open=True)
+    extents = _check_extents(extent, dims)
     seed = check_count("seed", seed, 0)
     if isinstance(directions, str):
         check_choice("directions", directions, ("filter",))
@@ -225,10 +246,10 @@ def loss_surface(model: keras.Model, data: Any, directions: Any = "filter", *, d
         chosen = _check_directions(directions, dims, shapes)
     d1 = chosen[0]
     d2 = chosen[1] if dims == 2 else [np.zeros(s) for s in shapes]
-    axis = np.linspace(-extent, extent, int(points))
-    betas = axis if dims == 2 else np.zeros(1)
-    losses, accs = trajectory.loss_grid(ChunkedEvaluator(problem), problem.weights, d1, d2, axis, betas, None, None)
-    aa, bb = np.meshgrid(axis, betas)
+    unit = symmetric_axis(points)
+    alphas, betas = unit * extents[0], (unit * extents[1] if dims == 2 else np.zeros(1))
+    losses, accs = trajectory.loss_grid(ChunkedEvaluator(problem), problem.weights, d1, d2, alphas, betas, None, None)
+    aa, bb = np.meshgrid(alphas, betas)
     import pandas as pd
 
     return pd.DataFrame({"a": aa.ravel(), "b": bb.ravel(), "loss": losses.ravel(), "accuracy": accs.ravel()})

@@ -12,12 +12,11 @@ exactly :func:`hw1.measure.core.loss_fn`. Weights are given as a list of arrays 
 - :func:`symmetric_eigenvalues`: ``numpy.linalg.eigvalsh`` of the symmetrized Hessian.
 - :func:`hessian_vector_product`: H·v by double back-propagation, never forming H
   (for models too large for the full matrix).
-- :func:`hvp_operator`: the same product as a function ``v ↦ H·v`` summed over chunks of
-  data (arrays or any iterable of batches), in the model's dtype or float64; what
-  :mod:`hw1.measure.spectrum` (Lanczos, Hutchinson, SLQ) and the public API run on.
-- :func:`top_hessian_eigenvalue`: the largest eigenvalue by Lanczos on H·v, to a stated tolerance.
-- :func:`curvature_at`: loss, ‖∇L‖ and the spectrum's summary (:func:`spectrum_summary`: the minimal ratio and
-  the other counts of :func:`hw1.measure.critical_points.spectrum_counts`) at one point.
+- :func:`loss_and_gradient`, :func:`batched_loss_gradient_hessian`: the full-set loss, gradient (and Hessian),
+  summed over chunks of data (arrays or any iterable of batches), in the model's dtype or float64; what
+  :func:`hw1.gradient_norm` and :func:`hw1.exact_hessian` run on.
+- :func:`spectrum_summary`: the minimal ratio and the other counts of
+  :func:`hw1.measure.critical_points.spectrum_counts` of one spectrum, with its extremes.
 
 Use float64 (``fc_net(..., dtype="float64")``, or ``dtype="float64"`` where offered) when
 "zero" matters: the rounding error of an eigenvalue is up to ~n·ε·max|λ|, ε = 2.2e-16
@@ -32,9 +31,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hw1.measure import spectrum
-from hw1.measure.core import (EVAL_CHUNK, ArrayLike, chunk_means, flatten, labels_as, loss_fn, n_params,  # noqa: F401
-                              per_model, unflatten)
+from hw1.measure.core import (ArrayLike, chunk_means, flatten, labels_as, loss_fn, n_params,  # noqa: F401
+                              per_model, slices, unflatten)
 from hw1.measure.critical_points import spectrum_counts
 
 Batches = Callable[[], Iterable[tuple[ArrayLike, ArrayLike]]]  # a fresh pass over the data at every call
@@ -133,11 +131,12 @@ def _curvature(model: keras.Model, loss: str) -> _Curvature:
 
 # ---------------------------------------------------------------- data in chunks, models in another dtype
 
-def array_batches(x: ArrayLike, y: ArrayLike, size: int = EVAL_CHUNK) -> Batches:
-    """``(x, y)`` as chunks of ``size`` samples, sliced lazily (each pass converts one chunk at a time)."""
+def array_batches(x: ArrayLike, y: ArrayLike, size: int | None = None) -> Batches:
+    """``(x, y)`` as chunks of ``size`` samples (None: :data:`hw1.measure.constants.EVAL_CHUNK`, read at each pass),
+    sliced lazily (each pass converts one chunk at a time; :func:`hw1.measure.core.slices`)."""
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
-    return lambda: ((x[i:i + size], y[i:i + size]) for i in range(0, len(x), size))
+    return lambda: slices(x, y, size)
 
 
 def _clone_in(model: keras.Model, dtype: str) -> keras.Model:
@@ -187,31 +186,6 @@ def in_dtype(model: keras.Model, dtype: str | None) -> keras.Model:
     for target, source in zip(twin.non_trainable_variables, model.non_trainable_variables):
         target.assign(tf.cast(source.value, target.dtype))
     return twin
-
-
-def hvp_operator(model: keras.Model, weights: Sequence[ArrayLike], batches: Batches, loss: str,
-                 dtype: str | None = None) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
-    """``v ↦ H·v`` (float64 numpy) for the mean loss over all chunks of ``batches``, and n_params.
-
-    Each product is one compiled double back-propagation per chunk, weighted by the chunk's
-    share of the samples, so the result equals the full-set H·v while memory is one chunk's.
-
-    Args:
-        model, weights, loss: as in :func:`hessian_vector_product`.
-        batches: a callable returning a fresh iterable of ``(x, y)`` chunks (see :func:`array_batches`).
-        dtype: compute in this dtype ("float64" on a float32 model uses a float64 twin); None: the model's.
-    """
-    ops = _curvature(in_dtype(model, dtype), loss)
-    theta = ops.theta(weights)
-    total = sum(count for count, _, _ in ops.chunks(batches))
-    if total == 0:
-        raise ValueError("the data have no samples")
-
-    def matvec(vector: np.ndarray) -> np.ndarray:
-        v = tf.constant(np.asarray(vector).reshape(-1), ops.dtype)
-        return chunk_means(lambda x, y: [int(x.shape[0]) * ops.hvp(theta, v, x, y).numpy()], _pairs(ops, batches))[0]
-
-    return matvec, int(theta.shape[0])
 
 
 def loss_and_gradient(model: keras.Model, weights: Sequence[ArrayLike], batches: Batches, loss: str,
@@ -285,56 +259,9 @@ def hessian_vector_product(model: keras.Model, weights: Sequence[ArrayLike], x: 
     return ops.hvp(theta, tf.constant(vector, ops.dtype), x, y).numpy().astype(np.float64)
 
 
-def top_hessian_eigenvalue(model: keras.Model, weights: Sequence[ArrayLike], x: ArrayLike, y: ArrayLike,
-                           loss: str, *, rtol: float = 1e-3, seed: int = 0, dtype: str | None = "float64",
-                           max_iterations: int = 300, iterations: int | None = None) -> float:
-    """The largest (most positive) Hessian eigenvalue of the mean loss on ``(x, y)``, by Lanczos.
-
-    Lanczos with full reorthogonalization on Hessian-vector products (:func:`hvp_operator`,
-    chunked over the data), stopped when the top Ritz value θ has residual
-    ``‖H·y − θ·y‖ ≤ rtol·|θ|`` — so an eigenvalue lies within ``rtol`` (relative) of the result,
-    also when the top two eigenvalues are close or a negative one dominates in magnitude.
-
-    Args:
-        model, weights, x, y, loss: as in :func:`hessian_vector_product`.
-        rtol: the relative tolerance above.
-        seed: seeds the random start vector.
-        dtype: "float64" (default: computed in a float64 twin of the model, for small curvatures),
-            "float32", or None for the model's own dtype.
-        max_iterations: at most this many products; not converged by then raises RuntimeError.
-        iterations: legacy cap (the old power-iteration argument): stops there with a
-            RuntimeWarning instead of an error when not yet converged.
-
-    Returns:
-        λmax, in loss units per squared parameter unit.
-
-    Example:
-        >>> top_hessian_eigenvalue(model, weights, x_train, y_train, "sparse_ce")   # doctest: +SKIP
-    """
-    matvec, n = hvp_operator(model, weights, array_batches(x, y), loss, dtype=dtype)
-    values, _, _ = spectrum.lanczos_eigenvalues(matvec, n, 1, rtol=rtol, seed=seed,
-                                                max_iterations=iterations or max_iterations,
-                                                strict=iterations is None)
-    return float(values[0])
-
-
 def spectrum_summary(eigenvalues: ArrayLike, tol: float) -> dict[str, float | int]:
     """The counts of :func:`hw1.measure.critical_points.spectrum_counts` (``minimal_ratio``, ``n_positive``, ``n_negative``,
     ``n_flat``, ``positive_share``) and ``min_eig``, ``max_eig`` of one spectrum."""
     eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
     return {**spectrum_counts(eigenvalues, tol), "min_eig": float(eigenvalues.min()),
             "max_eig": float(eigenvalues.max())}
-
-
-def curvature_at(model: keras.Model, weights: Sequence[ArrayLike], x: ArrayLike, y: ArrayLike, loss: str,
-                 tol: float) -> tuple[dict[str, float | int], np.ndarray]:
-    """Everything the minimal-ratio experiment records at one point, from one exact Hessian.
-
-    Returns:
-        ``(summary, eigenvalues)``: ``summary`` holds ``loss`` (mean loss on ``(x, y)``), ``grad_norm``
-        (‖∇L‖₂ over all parameters) and the :func:`spectrum_summary` entries; ``eigenvalues`` ascending.
-    """
-    value, grad, matrix = loss_gradient_hessian(model, weights, x, y, loss)
-    eigenvalues = symmetric_eigenvalues(matrix)
-    return {"loss": value, "grad_norm": float(np.linalg.norm(grad)), **spectrum_summary(eigenvalues, tol)}, eigenvalues
-

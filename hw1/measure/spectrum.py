@@ -1,7 +1,8 @@
 """Spectra of a symmetric operator known only through its products ``v ↦ A·v``.
 
 Pure numpy (float64), no TensorFlow: the operator is any callable, typically a
-Hessian-vector product (:func:`hw1.measure.hessian.hvp_operator`). Three estimators, as in
+Hessian-vector product (:meth:`hw1.Curvature.matvec` runs the same estimators on the device,
+:mod:`hw1.measure.krylov`). Three estimators, as in
 PyHessian (Yao et al. 2020), each with its accuracy stated:
 
 - :func:`lanczos_eigenvalues`: the k largest (or smallest) eigenvalues by Lanczos with
