@@ -11,7 +11,7 @@ from conftest import FOLDER_META, OUTCOME_META, smoke_run
 from hw1.report import build as report
 from hw1.results import ResultsFolder, file_digest, read_json, write_json
 from hw1.report.views import part1_actual_task as view
-from hw1.results.schema import tables
+from hw1.results.schema import METRICS, tables
 
 NAME = "part1_actual_task"
 COLUMNS = {name: list(t.columns) for name, t in tables(NAME).items()}  # the declared schema
@@ -87,7 +87,7 @@ def test_final_metrics_are_the_last_history_row_of_every_model_and_seed(smoke):
     assert models.groupby("model")["seed"].apply(list).map(lambda v: v == s["seeds"]).all() and len(s["seeds"]) >= 2
     last = history.groupby(["model", "seed"], sort=False).tail(1).reset_index(drop=True)
     assert (last["epoch"] == s["epochs"]).all()
-    pd.testing.assert_frame_equal(models[view.METRICS], last[view.METRICS])
+    pd.testing.assert_frame_equal(models[METRICS], last[METRICS])
     assert not models["diverged"].any() and not history["diverged"].any()
     for split in ("train", "test"):
         acc = history[f"{split}_acc"]
@@ -133,7 +133,7 @@ def test_seeds_trained_in_groups_give_the_numbers_of_seeds_trained_together(smok
     script.main(["--profile", "smoke", "--out", str(tmp_path)])
     alone, together = pd.read_csv(tmp_path / NAME / "models.csv"), pd.read_csv(smoke / "models.csv")
     pd.testing.assert_frame_equal(alone[["model", "run", "seed", "params"]], together[["model", "run", "seed", "params"]])
-    np.testing.assert_allclose(alone[view.METRICS], together[view.METRICS], rtol=1e-3, atol=1e-5)  # float order only
+    np.testing.assert_allclose(alone[METRICS], together[METRICS], rtol=1e-3, atol=1e-5)  # float order only
     with np.load(tmp_path / NAME / "models" / "final_weights.npz") as a, np.load(smoke / "models" / "final_weights.npz") as b:
         assert sorted(a.files) == sorted(b.files)
         for key in a.files:

@@ -150,7 +150,7 @@ def test_a_non_monotone_test_loss_past_the_fit_is_named(smoke, tmp_path):
     (tmp_path / NAME / "outcome.json").write_text(json.dumps(outcome))
     text = " ".join(n.text for n in view.comment(ResultsFolder(tmp_path / NAME))[1:])
     assert "lowest mean 0.302 at w = 4" in text and "Past w = 4 the mean test loss rises again" in text
-    assert "(not monotone: from w = 4 to w = 8 it goes the other way in every run)" in text
+    assert "(not monotone: from w = 4 to w = 8 it goes the other way in every run; " in text
 
 
 def test_the_findings_cite_the_csv(smoke):

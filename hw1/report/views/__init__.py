@@ -6,11 +6,12 @@ A view module ``hw1/report/views/<experiment>.py`` defines ``VIEW = View(...)``:
   caption (written once: the PNG shows the caption, the report prints the same one) and
   the function that draws it from the run's CSVs;
 - ``tasks``: the report section(s) it answers (:class:`Task`: key, title, question, the
-  settings tables, the findings and a one-paragraph conclusion).
+  settings tables, the findings and a one-paragraph conclusion that returns the :class:`Plot` it cites).
 
-The experiment script, its view and its test are all an experiment needs: the report,
-``python -m hw1.report.plots`` and ``run_all.sh`` find it by itself. Views read a finished run
-through :class:`hw1.results.ResultsFolder` and never import TensorFlow.
+The experiment script, its view and its test (and its tables' entry in :mod:`hw1.results.schema`) are all an
+experiment needs: the report, ``python -m hw1.report.plots`` and ``run_all.sh`` find it by itself. Views read a
+finished run through :meth:`View.open` (a :class:`hw1.results.ResultsFolder` checked against the schema) and never
+import TensorFlow; :func:`draw` renders a view's figures with :mod:`hw1.report.plots`, which never imports a view.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def views() -> list[View]:
     """Every view under ``hw1/report/views``, in the assignment's order."""
     found = []
     for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("part"):  # (common, schema: shared modules, not views)
+        if info.name.startswith("part"):  # (common, minimizers: shared modules, not views)
             view = importlib.import_module(f"{__name__}.{info.name}").VIEW
             if view.experiment != info.name:
                 raise RuntimeError(f"hw1/report/views/{info.name}.py describes {view.experiment!r}; name it after it")
