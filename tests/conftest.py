@@ -73,3 +73,26 @@ def run_script(name: str, *args: str, timeout: float = 600) -> subprocess.Comple
 # the fields a hand-built results folder needs to pass ResultsFolder's schema (settings.json / outcome.json)
 FOLDER_META = {"versions": {"python": "3.11"}, "machine": {"platform": "test", "cpu_count": 2}}
 OUTCOME_META = {"peak_memory_mb": 0}
+
+
+@pytest.fixture(scope="module")
+def smoke_data():
+    """The smoke profiles' MNIST: 256 training images of the bundled set (and 64 test images), subset seed 0."""
+    from hw1.lab import data
+
+    return data.subset(data.load("mnist_bundled"), 256, seed=0)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A 1-D regression set: 32 training and 8 test points of sin(5πx)/(5πx)."""
+    from hw1.lab import data
+
+    return data.function_data(data.FUNCTIONS["sinc"], 32, n_test=8, name="sinc")
+
+
+def build_tiny():
+    """The float64 MLP 1-5-4-1 that trains on :func:`tiny` in the trainer's tests."""
+    from hw1.lab import models
+
+    return models.fc_net([5, 4], dtype="float64")

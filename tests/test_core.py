@@ -59,6 +59,13 @@ def test_a_changed_chunk_constant_reaches_every_chunked_reduction(monkeypatch):
     monkeypatch.setattr(evaluator, "sums", lambda w, xs, ys: seen.append(len(xs)) or real(w, xs, ys))
     chunked = evaluator(stacked, x, y)
     assert seen == [4, 4, 2] and np.allclose(chunked, whole, rtol=1e-6)
+    from hw1.measure import trajectory  # grid points: 7 of them in chunks of 3 (the last one padded)
+
+    monkeypatch.setattr(constants, "GRID_CHUNK", 3)
+    runs, center = [], [v.numpy() for v in model.trainable_variables]
+    fake = lambda w, xs, ys: runs.append(len(w[0])) or (np.zeros(len(w[0])), np.zeros(len(w[0])))  # noqa: E731
+    trajectory.loss_grid(fake, center, center, center, np.arange(7.0), np.zeros(1), x, y)
+    assert runs == [3, 3, 3]
 
 
 def test_flatten_unflatten_and_stack_unstack_are_inverse():

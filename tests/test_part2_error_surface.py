@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import fc_model_and_data, run_main, smoke_run
+from conftest import fc_model_and_data, load_script, run_main, smoke_run
 from hw1.report import build as report
 from hw1.measure import trajectory
 from hw1.report.prose import num, pct
@@ -154,6 +154,12 @@ def test_even_grid_points_is_a_usage_error(tmp_path, capsys):
     assert run_main(NAME, "--profile", "smoke", "--grid-points", "6", "--out", str(tmp_path)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--grid-points 6" in err[0] and not list(tmp_path.iterdir())
+    # hw1.loss_surface evaluates at most 10,000 points a grid: 101² is refused before any work, 99² is not
+    assert run_main(NAME, "--profile", "smoke", "--grid-points", "101", "--out", str(tmp_path)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "more than hw1.loss_surface's 10,000 per grid" in err[0] and "3 to 99" in err[0]
+    assert not list(tmp_path.iterdir())
+    assert load_script(NAME).check({**load_script(NAME).PROFILES["smoke"], "grid_points": 99})
 
 
 # ---------------------------------------------------------------- divergence is a result

@@ -25,13 +25,6 @@ def smoke(tmp_path_factory):
     return smoke_run(tmp_path_factory, NAME, "--save-weights")
 
 
-@pytest.fixture(scope="module")
-def smoke_data():
-    from hw1.lab import data
-
-    return data.subset(data.load("mnist_bundled"), 256, seed=0)
-
-
 def keras_metrics(weights, data):
     """Loss and accuracy of the smoke architecture at ``weights`` on both full sets, by Keras' own evaluate."""
     import keras

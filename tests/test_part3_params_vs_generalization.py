@@ -26,13 +26,6 @@ def smoke(tmp_path_factory):
     return smoke_run(tmp_path_factory, NAME, "--save-weights")
 
 
-@pytest.fixture(scope="module")
-def smoke_data():
-    from hw1.lab import data
-
-    return data.subset(data.load("mnist_bundled"), 256, seed=0)
-
-
 def test_one_row_per_width_and_seed_with_keras_parameter_counts(smoke):
     from hw1.lab import models
 

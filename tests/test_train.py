@@ -4,18 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import build_tiny
 from hw1.lab import data, models, train
-
-SINC = data.FUNCTIONS["sinc"]
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return data.function_data(SINC, 32, n_test=8, name="sinc")
-
-
-def build_tiny():
-    return models.fc_net([5, 4], dtype="float64")
 
 
 def numpy_loss(weights, x, y):

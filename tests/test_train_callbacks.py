@@ -5,18 +5,8 @@ import random
 import numpy as np
 import pytest
 
+from conftest import build_tiny
 from hw1.lab import data, models, train, train_step
-
-SINC = data.FUNCTIONS["sinc"]
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return data.function_data(SINC, 32, n_test=8, name="sinc")
-
-
-def build_tiny():
-    return models.fc_net([5, 4], dtype="float64")
 
 
 def hand_sgd(seed, x, y, lr, batch, epochs, stop_loss=None):

@@ -21,10 +21,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from hw1.measure import constants
 from hw1.measure.core import Weights, chunk_means, forward, labels_as, map_runs, per_model, per_sample_loss, stack
 from hw1.measure.hessian import Batches
 
-JACOBIAN_CHUNK = 256  # samples per batch_jacobian call: (chunk, classes, *input_shape) floats
 
 
 # ---------------------------------------------------------------- interpolation
@@ -63,8 +63,9 @@ def input_jacobian_norms(model: keras.Model, weights: Weights, x: np.ndarray, *,
     dtype = model.trainable_variables[0].dtype if model.trainable_variables else model.compute_dtype  # frozen model
     weights = [tf.constant(w, dtype) for w in weights]
     fn = _jacobian_norms(model, softmax)
-    return np.concatenate([fn(weights, tf.constant(x[i:i + JACOBIAN_CHUNK], dtype)).numpy()
-                           for i in range(0, len(x), JACOBIAN_CHUNK)]).astype(np.float64)
+    chunk = constants.JACOBIAN_CHUNK
+    return np.concatenate([fn(weights, tf.constant(x[i:i + chunk], dtype)).numpy()
+                           for i in range(0, len(x), chunk)]).astype(np.float64)
 
 
 # ---------------------------------------------------------------- sharpness

@@ -7,4 +7,6 @@ its module is imported, and a change here (or a test's monkeypatch) would not re
 
 EVAL_CHUNK = 8192  # samples per forward pass when evaluating full sets (batch_size= of the public functions)
 RUN_CHUNK = 16  # parameter vectors per batched call: vectorized_map holds every run's activations at once
+GRID_CHUNK = 128  # grid (or interpolation) points per batched evaluation: chunk × parameters weights at a time
+JACOBIAN_CHUNK = 256  # samples per batch_jacobian call of the sensitivity: (chunk, classes, *input_shape) floats
 MAX_GRID_POINTS = 10_000  # loss_surface points ** dims, interpolate's alphas (one full-data pass each)

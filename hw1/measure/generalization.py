@@ -12,14 +12,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hw1.measure import analysis, trajectory
+from hw1.measure import analysis, constants, trajectory
 from hw1.measure.adapt import (DataChunks, ends_in_softmax, make_problem, model_view, outputs_are_probabilities,
                                resolve_loss, trial_call)
 from hw1.measure.api import ChunkedEvaluator
 from hw1.measure.checks import (MAX_EPSILON, MAX_GRID_POINTS, MAX_STEPS, check_argument, check_bytes, check_choice,
                                 check_count, check_differentiable_inputs, check_dtype, check_flag, check_model,
                                 check_number, check_weights, n_trainable)
-from hw1.measure.trajectory import GRID_CHUNK
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -139,8 +138,9 @@ def interpolate(model_a: keras.Model, model_b: keras.Model, data: Any,
     check_weights(model_b, None)
     problem = make_problem(model_a, data, loss, None, dtype, batch_size)
     evaluate_all = ChunkedEvaluator(problem)
-    parts = [evaluate_all(analysis.interpolation_points(problem.weights, end, alphas[i:i + GRID_CHUNK]))
-             for i in range(0, len(alphas), GRID_CHUNK)]  # memory: GRID_CHUNK copies of the weights at a time
+    chunk = constants.GRID_CHUNK  # memory: this many copies of the weights at a time
+    parts = [evaluate_all(analysis.interpolation_points(problem.weights, end, alphas[i:i + chunk]))
+             for i in range(0, len(alphas), chunk)]
     import pandas as pd
 
     return pd.DataFrame({"alpha": alphas, "loss": np.concatenate([p[0] for p in parts]),

@@ -18,9 +18,9 @@ import keras
 import numpy as np
 from sklearn.decomposition import PCA
 
+from hw1.measure import constants
 from hw1.measure.core import Evaluator, Weights, flatten, stack, unflatten
 
-GRID_CHUNK = 128  # grid points per batched evaluation (bounds memory: chunk × samples × widest layer)
 
 
 def layer_indices(model: keras.Model, layer: str) -> list[int]:
@@ -96,16 +96,17 @@ def trajectory_directions(trajectory: Sequence[Weights]) -> tuple[list[np.ndarra
 
 def loss_grid(evaluator: Evaluator, center: Weights, d1: Sequence[np.ndarray], d2: Sequence[np.ndarray],
               alphas: np.ndarray, betas: np.ndarray, x: np.ndarray, y: np.ndarray,
-              chunk: int = GRID_CHUNK) -> tuple[np.ndarray, np.ndarray]:
+              chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Full-set loss and accuracy at ``center + a·d1 + b·d2`` for every (a, b) of a grid.
 
-    Grid points are evaluated ``chunk`` at a time as the "runs" of one compiled graph
-    (the last chunk is padded, so the graph is traced once).
+    Grid points are evaluated ``chunk`` at a time (None: :data:`hw1.measure.constants.GRID_CHUNK`) as the "runs"
+    of one compiled graph (the last chunk is padded, so the graph is traced once).
 
     Returns:
         ``(loss, accuracy)``, each of shape ``(len(betas), len(alphas))`` (row = b, column = a);
         accuracy is NaN for regression.
     """
+    chunk = constants.GRID_CHUNK if chunk is None else chunk
     c, u, v = (flatten(w).astype(np.float64) for w in (center, d1, d2))
     aa, bb = np.meshgrid(np.asarray(alphas, np.float64), np.asarray(betas, np.float64))
     a, b = aa.reshape(-1, 1), bb.reshape(-1, 1)
