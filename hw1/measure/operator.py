@@ -33,7 +33,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hw1.measure import krylov, spectrum
+from hw1.measure import krylov
 from hw1.measure.adapt import make_problem, resolve_loss
 from hw1.measure.checks import DTYPES, check_argument, check_backend
 from hw1.measure.core import labels_as
@@ -317,7 +317,7 @@ class Curvature:
         if sigma is None:
             sigma = 0.01 * max(float(np.ptp(nodes)), 1e-12 * max(1.0, float(np.abs(nodes).max())))
         grid = np.linspace(nodes.min() - 5 * sigma, nodes.max() + 5 * sigma, int(grid_points))
-        return SpectralDensity(grid, spectrum.gaussian_density(nodes, weights, grid, sigma), nodes, weights,
+        return SpectralDensity(grid, krylov.gaussian_density(nodes, weights, grid, sigma), nodes, weights,
                                float(sigma))
 
 
