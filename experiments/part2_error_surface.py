@@ -69,8 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     s = run.settings
     dataset = data.load_checked(s["dataset"], run.args.data_dir, s["batch_size"], limit=s["train_limit"],
                                 flag="batch size")
-    build = lambda: models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
-    model = build()
+    model, build = models.fc_classifier(s["widths"], dataset)
     s.update(dataset=dataset.describe(), **models.fc_settings(model), optimizer="adam", loss="sparse_ce",
              direction_seeds=[run.seed, run.seed + 1])
     config = train.TrainConfig(epochs=s["epochs"], learning_rate=s["learning_rate"], batch_size=s["batch_size"])

@@ -58,8 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     s = run.settings
     dataset = data.load_checked(s["dataset"], run.args.data_dir, s["batch_size"], limit=s["train_limit"],
                                 flag="batch size")
-    build = lambda: models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
-    model = build()
+    model, build = models.fc_classifier(s["widths"], dataset)
     layer = trajectory.layer_indices(model, s["layer"])
     s.update(dataset=dataset.describe(), **models.fc_settings(model),
              layer_params=int(sum(model.trainable_variables[i].shape.num_elements() for i in layer)),

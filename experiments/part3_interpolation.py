@@ -66,14 +66,14 @@ def main(argv: list[str] | None = None) -> None:
     s = run.settings
     dataset = data.load(s["dataset"], run.args.data_dir, limit=s["train_limit"], seed=run.seed)
     data.check_batch_sizes(s["batch_sizes"], len(dataset.x_train), "--batch-sizes")
-    build = lambda: models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
+    model, build = models.fc_classifier(s["widths"], dataset)
     seed1, seed2 = train.run_seeds(run.seed, 2) if s["init"] == "independent" else train.run_seeds(run.seed, 1) * 2
     (bs1, bs2), (lr1, lr2) = s["batch_sizes"], s["learning_rates"]
     pairs = {"batch_size": [(bs1, lr1, seed1), (bs2, lr1, seed2)],
              "learning_rate": [(bs1, lr1, seed1), (bs1, lr2, seed2)]}
     alphas = np.unique(np.round(np.concatenate([np.linspace(s["alpha_min"], s["alpha_max"], s["alpha_points"]),
                                                 [0.0, 1.0]]), 10))
-    s.update(dataset=dataset.describe(), optimizer="adam", loss="sparse_ce", **models.fc_settings(build()))
+    s.update(dataset=dataset.describe(), optimizer="adam", loss="sparse_ce", **models.fc_settings(model))
 
     # ---------------------------------------------------------------- Train every endpoint (fresh model and optimizer)
     def endpoint(batch_size: int, learning_rate: float, seed: int) -> dict:

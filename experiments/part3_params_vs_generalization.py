@@ -74,8 +74,9 @@ def main(argv: list[str] | None = None) -> None:
 
     # ---------------------------------------------------------------- Data and the family of models
     s = run.settings
-    dataset = data.load_checked(s["dataset"], run.args.data_dir, s["batch_size"], limit=s["train_limit"],
-                                test_limit=s["test_limit"], seed=run.seed)  # the whole test set unless told
+    dataset = data.load_checked_subsets(s["dataset"], run.args.data_dir, s["batch_size"],
+                                        train_limit=s["train_limit"], test_limit=s["test_limit"],
+                                        seed=run.seed)  # the whole test set unless told
     inputs, classes = int(np.prod(dataset.input_shape)), dataset.num_classes
     widths, seeds = sorted(s["widths"]), train.run_seeds(run.seed, s["runs"])
     s.update(dataset=dataset.describe(), architecture=models.fc_architecture(["w"], inputs, classes),

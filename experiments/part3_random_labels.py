@@ -69,9 +69,9 @@ def main(argv: list[str] | None = None) -> None:
     run.progress(f"{changed:.1%} of {len(noisy.y_train):,} training labels changed; test labels untouched")
 
     # ---------------------------------------------------------------- Model and the one protocol of both label sets
-    build = lambda: models.fc_net(s["widths"], noisy.input_shape, noisy.num_classes)  # noqa: E731
+    model, build = models.fc_classifier(s["widths"], noisy)
     s.update(dataset=noisy.describe(), label_seed=run.seed, labels_changed=round(changed, 4), loss="sparse_ce",
-             **models.fc_settings(build()))
+             **models.fc_settings(model))
     config = train.TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], learning_rate=s["learning_rate"],
                                optimizer=s["optimizer"], momentum=s["momentum"], schedule=s["schedule"],
                                decay_epochs=tuple(s["decay_epochs"]), decay_factor=s["decay_factor"])

@@ -79,12 +79,12 @@ def main(argv: list[str] | None = None) -> None:
 
     # ---------------------------------------------------------------- Data, model, the two sweeps
     s = run.settings
-    dataset = data.load_checked(s["dataset"], run.args.data_dir, [*s["batch_sizes"], s["batch_size"]],
-                                limit=s["train_limit"], test_limit=s["test_limit"], seed=run.seed,
-                                flag="--batch-sizes/--batch-size")  # the whole test set unless told
+    dataset = data.load_checked_subsets(s["dataset"], run.args.data_dir, [*s["batch_sizes"], s["batch_size"]],
+                                        train_limit=s["train_limit"], test_limit=s["test_limit"], seed=run.seed,
+                                        flag="--batch-sizes/--batch-size")  # the whole test set unless told
     n_train, x, y = len(dataset.x_train), dataset.x_train, dataset.y_train
-    build = lambda: models.fc_net(s["widths"], dataset.input_shape, dataset.num_classes)  # noqa: E731
-    model, seeds = build(), train.run_seeds(run.seed, s["runs"])
+    model, build = models.fc_classifier(s["widths"], dataset)
+    seeds = train.run_seeds(run.seed, s["runs"])
     s.update(dataset=dataset.describe(), **models.fc_settings(model), optimizer="adam", loss="sparse_ce", seeds=seeds)
     sweeps = {"batch_size": [(b, s["learning_rate"]) for b in s["batch_sizes"]],
               "learning_rate": [(s["batch_size"], lr) for lr in s["learning_rates"]]}

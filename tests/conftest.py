@@ -50,6 +50,17 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory, name: str, *args: str) -
     return out / name
 
 
+def report_section(folder: Path, name: str):
+    """The report built from the results under ``folder``: experiment ``name``'s section, checked to be whole (no
+    error, no missing file), and the conclusion that cites it (None if there is none)."""
+    from hw1.report import build
+
+    sections, conclusions, _ = build.build(folder)
+    section = next(s for s in sections if s.experiment == name)
+    assert not section.error and not section.missing
+    return section, next((c for c in conclusions if c.section is section), None)
+
+
 def fc_model_and_data(s: dict):
     """The MLP and the (subset of the) dataset a run's settings describe, rebuilt for an independent check."""
     from hw1.lab import data, models

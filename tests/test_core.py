@@ -59,6 +59,10 @@ def test_a_changed_chunk_constant_reaches_every_chunked_reduction(monkeypatch):
     monkeypatch.setattr(evaluator, "sums", lambda w, xs, ys: seen.append(len(xs)) or real(w, xs, ys))
     chunked = evaluator(stacked, x, y)
     assert seen == [4, 4, 2] and np.allclose(chunked, whole, rtol=1e-6)
+    import hw1  # the public functions' batch_size=None: the constant as it is when they are called
+
+    operator = hw1.curvature(model, (x, y), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert sizes(operator._batches()) == [4, 4, 2]
     from hw1.measure import trajectory  # grid points: 7 of them in chunks of 3 (the last one padded)
 
     monkeypatch.setattr(constants, "GRID_CHUNK", 3)
@@ -66,6 +70,18 @@ def test_a_changed_chunk_constant_reaches_every_chunked_reduction(monkeypatch):
     fake = lambda w, xs, ys: runs.append(len(w[0])) or (np.zeros(len(w[0])), np.zeros(len(w[0])))  # noqa: E731
     trajectory.loss_grid(fake, center, center, center, np.arange(7.0), np.zeros(1), x, y)
     assert runs == [3, 3, 3]
+
+
+def test_no_public_function_binds_a_chunk_size_at_import():
+    """A default argument is evaluated once, at import: every public batch_size= defaults to None instead."""
+    import inspect
+
+    import hw1
+
+    defaults = {name: inspect.signature(getattr(hw1, name)).parameters["batch_size"].default for name in hw1.__all__
+                if callable(getattr(hw1, name)) and "batch_size" in inspect.signature(getattr(hw1, name)).parameters}
+    assert {"evaluate", "curvature", "hessian_eigenvalues", "sensitivity", "CurvatureCallback"} <= set(defaults)
+    assert set(defaults.values()) == {None}, defaults
 
 
 def test_flatten_unflatten_and_stack_unstack_are_inverse():

@@ -51,13 +51,19 @@ def test_load_checked_takes_either_subset_and_checks_the_batch_sizes(bundled):
     quarter = data.load_checked("mnist_bundled", None, 64, limit=400, seed=2)
     drawn = data.subset(bundled, 400, seed=2)  # a quarter as many test samples
     assert quarter.x_test.shape[0] == 100 and np.array_equal(quarter.y_train, drawn.y_train)
-    whole = data.load_checked("mnist_bundled", None, [16, 400], limit=400, test_limit=None, seed=2)
+    assert np.array_equal(quarter.y_test, drawn.y_test)
+    whole = data.load_checked_subsets("mnist_bundled", None, [16, 400], train_limit=400, seed=2)
     assert whole.x_test.shape[0] == 1000 and np.array_equal(whole.x_train, drawn.x_train)  # the same draw
-    tests_only = data.load_checked("mnist_bundled", None, 64, test_limit=30, seed=1)
+    assert np.array_equal(whole.y_test, bundled.y_test)  # all of the test set, in its order
+    tests_only = data.load_checked_subsets("mnist_bundled", None, 64, test_limit=30, seed=1)
     assert (len(tests_only.x_train), len(tests_only.x_test)) == (4000, 30)
-    assert data.load_checked("mnist_bundled", None, 64, test_limit=None).x_train.shape[0] == 4000
+    assert np.array_equal(tests_only.y_test, data.subset(bundled, 4000, test_size=30, seed=1).y_test)
+    assert data.load_checked_subsets("mnist_bundled", None, 64).x_train.shape[0] == 4000
+    assert data.load_checked("mnist_bundled", None, 64).x_test.shape[0] == 1000
     with pytest.raises(data.DataError, match=r"--sizes 401 is larger than the training set \(400 samples\)"):
-        data.load_checked("mnist_bundled", None, [64, 401], limit=400, test_limit=None, flag="--sizes")
+        data.load_checked_subsets("mnist_bundled", None, [64, 401], train_limit=400, flag="--sizes")
+    with pytest.raises(data.DataError, match=r"--batch-size 401 is larger than the training set \(400 samples\)"):
+        data.load_checked("mnist_bundled", None, 401, limit=400)
 
 
 @pytest.mark.parametrize("suffix", ["", ".gz"])

@@ -47,3 +47,17 @@ def test_fc_settings_describes_the_built_net_as_keras_counts_it():
     assert models.fc_settings(model) == {"architecture": "MLP 784-128-64-10", "activation": "tanh",
                                          "params": model.count_params()}
     assert model.count_params() == models.fc_param_count([128, 64], 784, 10) == 109_386
+
+
+def test_fc_classifier_fits_its_dataset_and_builds_fresh_nets():
+    import numpy as np
+
+    from hw1.lab.validate import Dataset
+
+    images, labels = np.zeros((6, 7, 5, 3), np.float32), np.arange(6, dtype=np.int32) % 4
+    model, build = models.fc_classifier((9,), Dataset("toy", images, labels, images[:2], labels[:2], 4))
+    assert model.input_shape == (None, 7, 5, 3) and model.output_shape == (None, 4)
+    assert model.count_params() == models.fc_param_count([9], 7 * 5 * 3, 4) == (105 + 1) * 9 + (9 + 1) * 4
+    fresh = build()
+    assert fresh is not model and models.fc_settings(fresh) == models.fc_settings(model)
+    assert [v.name for v in fresh.trainable_variables] == [v.name for v in model.trainable_variables]

@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from conftest import FOLDER_META, OUTCOME_META, smoke_run
-from hw1.report import build as report
+from conftest import FOLDER_META, OUTCOME_META, report_section, smoke_run
 from hw1.results import ResultsFolder, file_digest, read_json, write_json
 from hw1.report.views import part1_actual_task as view
 from hw1.results.schema import METRICS, tables
@@ -141,9 +140,7 @@ def test_seeds_trained_in_groups_give_the_numbers_of_seeds_trained_together(smok
 
 
 def test_report_section_cites_the_csv(smoke):
-    sections, conclusions, _ = report.build(smoke.parent)
-    section = next(s for s in sections if s.experiment == NAME)
-    assert not section.error and not section.missing
+    section, conclusion = report_section(smoke.parent, NAME)
     models = pd.read_csv(smoke / "models.csv")
     table = section.comment[0]
     cnn = models[models["model"] == "cnn"]["test_acc"]
@@ -152,7 +149,6 @@ def test_report_section_cites_the_csv(smoke):
     n = read_json(smoke / "settings.json")["settings"]["dataset"]["test_size"]
     p = models["test_acc"].mean()
     assert f"{100 * np.sqrt(p * (1 - p) / n):.2g} points" in text
-    conclusion = next(c for c in conclusions if c.section.experiment == NAME)
     assert conclusion.figure.path == f"{NAME}/acc.png" and conclusion.figure.exists
     assert {p.name for p in smoke.glob("*.png")} == {"loss.png", "acc.png"}
 

@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from conftest import FOLDER_META, OUTCOME_META, run_main, smoke_run
-from hw1.report import build as report
+from conftest import FOLDER_META, OUTCOME_META, report_section, run_main, smoke_run
 from hw1.results import ResultsFolder, file_digest, read_json, write_json
 from hw1.report.views import part1_simulate_function as view
 from hw1.results.schema import tables
@@ -149,14 +148,11 @@ def test_escape_share_is_recomputed_from_the_csv_and_the_constant_fit(smoke):
 
 
 def test_report_section_and_figures(smoke):
-    sections, conclusions, _ = report.build(smoke.parent)
-    section = next(s for s in sections if s.experiment == NAME)
-    assert not section.error and not section.missing
+    section, conclusion = report_section(smoke.parent, NAME)
     models = pd.read_csv(smoke / "models.csv")
     table = section.comment[0]
     cube = models[(models["function"] == "cube") & (models["model"] == "depth1")]["train_loss"]
     assert ["y = x**3", "depth1", f"{cube.median():.3g}"] == [table.rows[6][0], table.rows[6][1], table.rows[6][3]]
-    conclusion = next(c for c in conclusions if c.section.experiment == NAME)
     assert conclusion.figure.path == f"{NAME}/final_loss.png" and conclusion.figure.exists
     expected = {"final_loss.png"} | {f"{k}_{f}.png" for k in ("loss", "predictions") for f in ("sinc", "sign", "cube")}
     assert {p.name for p in smoke.glob("*.png")} == expected == {f.path.split("/")[1] for f in section.figures}

@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import fc_model_and_data, load_script, run_main, smoke_run
-from hw1.report import build as report
+from conftest import fc_model_and_data, load_script, report_section, run_main, smoke_run
 from hw1.measure import trajectory
 from hw1.report.prose import num, pct
 from hw1.results import ResultsFolder, read_json
@@ -134,9 +133,7 @@ def test_directions_are_filter_normalized_and_pca_directions_orthonormal(smoke):
 
 
 def test_report_section_cites_the_csv(smoke):
-    sections, conclusions, _ = report.build(smoke.parent)
-    section = next(s for s in sections if s.experiment == NAME)
-    assert not section.error and not section.missing
+    section, ours = report_section(smoke.parent, NAME)
     assert [f.path for f in section.figures] == [f"{NAME}/surface_pca.png", f"{NAME}/surface_filter_normalized.png"]
     assert all(f.exists and (smoke.parent / f.path).stat().st_size > 20_000 for f in section.figures)
     grid, outcome = pd.read_csv(smoke / "grid.csv"), read_json(smoke / "outcome.json")
@@ -146,7 +143,6 @@ def test_report_section_cites_the_csv(smoke):
         if part["train_loss"].min() < outcome["center_train_loss"] * (1 - view.LOWER):
             assert "training had not reached the bottom of this plane" in text
     assert f"explain {pct(outcome['pca_explained_variance'][0])}" in text
-    ours = next(c for c in conclusions if c.section is section)
     assert ours.figure.path == f"{NAME}/surface_pca.png" and "filter-normalized" in ours.text
 
 

@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_main, smoke_run
+from conftest import report_section, run_main, smoke_run
 from hw1.measure import critical_points as cp
 from hw1.report import spectra as spectrum_tables
-from hw1.report import build as report
 from hw1.results import ResultsFolder, read_json
 from hw1.report.views import part2_minimal_ratio as view
 from hw1.report import evidence
@@ -239,9 +238,7 @@ def test_view_sweep_and_report_cite_the_csvs(smoke, tmp_path):
         assert row["ratio_median"] == pytest.approx(ratios.median()) and row["runs_negative"] == negative.sum()
     assert set(view.SWEEP) | {s["eig_tol"]} == set(sweep.index.get_level_values("tol"))
 
-    sections, conclusions, _ = report.build(tmp_path)
-    section = next(x for x in sections if x.experiment == NAME)
-    assert not section.error and not section.missing
+    section, conclusion = report_section(tmp_path, NAME)
     table = next(n for n in section.comment if hasattr(n, "rows"))
     relu = sweep.loc[("relu", s["eig_tol"])]
     assert [f"{s['eig_tol']:g}", "ReLU", f"{relu['ratio_median']:.3f} ({relu['ratio_q1']:.3f}–{relu['ratio_q3']:.3f})",
@@ -254,7 +251,6 @@ def test_view_sweep_and_report_cite_the_csvs(smoke, tmp_path):
     assert "capacity" in text and "not whether the point is a minimum or a saddle" in text
     verdicts = [n.verdict for n in section.comment if getattr(n, "verdict", "")]
     assert set(verdicts) <= {"agrees", "contradicts", "unresolved"} and len(verdicts) == 2
-    conclusion = next(c for c in conclusions if c.section.experiment == NAME)
     assert conclusion.figure.path == f"{NAME}/minimal_ratio.png"
     for png in ("minimal_ratio.png", "tolerance_sweep.png", "spectra.png"):
         assert (smoke / png).stat().st_size > 10_000

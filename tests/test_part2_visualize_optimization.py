@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.decomposition import PCA
 
-from conftest import fc_model_and_data, run_main, smoke_run
-from hw1.report import build as report
+from conftest import fc_model_and_data, report_section, run_main, smoke_run
 from hw1.report.prose import num, pct
 from hw1.results import ResultsFolder, read_json
 from hw1.report.views import part2_visualize_optimization as view
@@ -92,9 +91,7 @@ def test_snapshot_losses_equal_a_recomputation_from_the_saved_weights(smoke):
 
 
 def test_report_section_cites_the_csv_and_both_figures_exist(smoke):
-    sections, conclusions, _ = report.build(smoke.parent)
-    section = next(s for s in sections if s.experiment == NAME)
-    assert not section.error and not section.missing
+    section, ours = report_section(smoke.parent, NAME)
     assert [f.path for f in section.figures] == [f"{NAME}/trajectory_whole.png", f"{NAME}/trajectory_layer.png"]
     assert all((smoke.parent / f.path).stat().st_size > 20_000 for f in section.figures)
     snaps, pca_csv = pd.read_csv(smoke / "snapshots.csv"), pd.read_csv(smoke / "pca.csv")
@@ -105,7 +102,6 @@ def test_report_section_cites_the_csv_and_both_figures_exist(smoke):
     assert f"from {num(final.min())} to {num(final.max())}" in text
     between = view.between_share(snaps[snaps["scope"] == "whole"])
     assert f"{pct(between)} of the snapshots' spread" in text
-    ours = next(c for c in conclusions if c.section is section)
     assert ours.figure.path == f"{NAME}/trajectory_whole.png"
     assert f"every {read_json(smoke / 'settings.json')['settings']['snapshot_every']} epochs" in ours.text
     assert "Adam" in ours.text and "PCA" in ours.text and pct(explained["whole"]) in ours.text

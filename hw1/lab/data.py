@@ -161,18 +161,21 @@ def load(name: str, data_dir: str | None = None, limit: int | None = None, seed:
 
 
 def load_checked(name: str, data_dir: str | None, batch_sizes: int | Sequence[int], *, limit: int | None = None,
-                 test_limit: int | None | str = "quarter", seed: int = 0, flag: str = "--batch-size") -> Dataset:
-    """:func:`load` with ``limit`` random training samples (None: all), batch sizes checked against them.
+                 seed: int = 0, flag: str = "--batch-size") -> Dataset:
+    """:func:`load` (``limit`` training samples, a quarter as many test ones), batch sizes checked (naming ``flag``)."""
+    dataset = load(name, data_dir, limit=limit, seed=seed)
+    check_batch_sizes(batch_sizes, len(dataset.x_train), flag)
+    return dataset
 
-    ``test_limit``: "quarter" (a quarter as many test samples, as :func:`load` takes them), or the 1-3 sweeps' way:
-    None scores a training subset on the WHOLE test set, a number keeps that many test samples."""
-    if test_limit == "quarter":
-        dataset = load(name, data_dir, limit=limit, seed=seed)
-    else:
-        dataset = load(name, data_dir)
-        if limit or test_limit:
-            dataset = subset(dataset, limit or len(dataset.x_train), test_size=test_limit or len(dataset.x_test),
-                             seed=seed)
+
+def load_checked_subsets(name: str, data_dir: str | None, batch_sizes: int | Sequence[int], *,
+                         train_limit: int | None = None, test_limit: int | None = None, seed: int = 0,
+                         flag: str = "--batch-size") -> Dataset:
+    """As :func:`load_checked`, but each split cut to its own limit (None: the whole split), drawn by one
+    :func:`subset`: the 1-3 sweeps score a training subset on the WHOLE test set unless told otherwise."""
+    dataset = load(name, data_dir)
+    if train_limit or test_limit:
+        dataset = subset(dataset, train_limit or len(dataset.x_train), test_limit or len(dataset.x_test), seed)
     check_batch_sizes(batch_sizes, len(dataset.x_train), flag)
     return dataset
 
@@ -257,8 +260,7 @@ def _from_folder(name: str, folder: Path, channels: int, classes: int) -> Datase
     x_train, y_train = read_idx(train[0]), read_idx(train[1])
     x_test, y_test = read_idx(test[0]), read_idx(test[1])
     origins = {"x_train": str(train[0]), "y_train": str(train[1]), "x_test": str(test[0]), "y_test": str(test[1])}
-    return as_dataset(name, x_train, y_train, x_test, y_test, channels, classes, source=str(folder),
-                       origins=origins)
+    return as_dataset(name, x_train, y_train, x_test, y_test, channels, classes, source=str(folder), origins=origins)
 
 
 def _find_idx(folder: Path, split: str) -> tuple[Path, Path] | None:

@@ -18,8 +18,10 @@ import numpy as np
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["fc_param_count", "widths_for_params", "spread_kinks", "fc_architecture", "fc_settings", "fc_net", "cnn",
-           "rnn", "image_classifiers", "describe"]
+    from hw1.lab.validate import Dataset
+
+__all__ = ["fc_param_count", "widths_for_params", "spread_kinks", "fc_architecture", "fc_settings", "fc_net",
+           "fc_classifier", "cnn", "rnn", "image_classifiers", "describe"]
 
 
 def fc_param_count(widths: Sequence[int], input_dim: int = 1, output_dim: int = 1) -> int:
@@ -148,6 +150,23 @@ def fc_net(widths: Sequence[int], input_shape: Sequence[int] = (1,), output_dim:
                for i, w in enumerate(widths)]
     layers.append(keras.layers.Dense(output_dim, name="output", dtype=dtype))
     return keras.Sequential(layers, name=name or "fc_" + "_".join(map(str, widths)))
+
+
+def fc_classifier(widths: Sequence[int], dataset: Dataset) -> tuple[keras.Sequential, Callable[[], keras.Sequential]]:
+    """A :func:`fc_net` classifier of ``dataset`` (its samples' shape in, logits of its classes out), and the builder
+    of fresh ones that :func:`hw1.lab.train.train` takes: one net to measure and describe, fresh ones to train.
+
+    Example:
+        >>> model, build = fc_classifier([32], data.load("mnist_bundled"))   # doctest: +SKIP
+        >>> fc_settings(model)["architecture"], build() is model              # doctest: +SKIP
+        ('MLP 784-32-10', False)
+    """
+    widths = list(widths)
+
+    def build() -> keras.Sequential:
+        return fc_net(widths, dataset.input_shape, dataset.num_classes)
+
+    return build(), build
 
 
 def cnn(input_shape: Sequence[int], num_classes: int = 10, filters: Sequence[int] = (16, 32),

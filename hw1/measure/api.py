@@ -72,7 +72,7 @@ class SpectralDensity(NamedTuple):
 # ---------------------------------------------------------------- loss and gradient
 
 def evaluate(model: keras.Model, data: Any, *, loss: Any = None, weights: Sequence[Any] | None = None,
-             dtype: str | None = None, batch_size: int = 8192) -> dict[str, float]:
+             dtype: str | None = None, batch_size: int | None = None) -> dict[str, float]:
     """Mean loss (and accuracy, for classifiers) over all of ``data``, in inference mode.
 
     The loss ``model.evaluate`` reports (mean over samples; nats for cross-entropy), computed
@@ -85,7 +85,8 @@ def evaluate(model: keras.Model, data: Any, *, loss: Any = None, weights: Sequen
         weights: trainable weights to measure at, in ``model.trainable_variables`` order.
         dtype: None (the model's), "float32" or "float64".
         batch_size: samples per chunk of arrays (a tf.data.Dataset goes in its own batches): sets the memory,
-            not the value (every full-data value is the sum of the chunks' sums over the number of samples).
+            not the value (every full-data value is the sum of the chunks' sums over the number of samples);
+            None: :data:`hw1.measure.constants.EVAL_CHUNK`, read when the function is called.
 
     Returns:
         ``{"loss": …, "accuracy": …}`` (accuracy as a fraction; absent for MSE; NaN if the loss is
@@ -123,7 +124,7 @@ class ChunkedEvaluator:
 
 
 def gradient_norm(model: keras.Model, data: Any, *, loss: Any = None, weights: Sequence[Any] | None = None,
-                  dtype: str | None = None, batch_size: int = 8192) -> float:
+                  dtype: str | None = None, batch_size: int | None = None) -> float:
     """‖∇θ L‖₂: the L2 norm of the gradient of the full-data mean loss over ALL trainable parameters.
 
     Args: as in :func:`evaluate`.
@@ -150,7 +151,7 @@ def _check_basis(name: str, steps: int, model: keras.Model) -> None:
 def hessian_eigenvalues(model: keras.Model, data: Any, k: int = 1, *, which: str = "largest", rtol: float = 1e-3,
                         max_iterations: int = 300, seed: int = 0, loss: Any = None,
                         weights: Sequence[Any] | None = None, dtype: str | None = None, return_vectors: bool = False,
-                        curvature: str = "hessian", variables: Sequence[Any] | None = None, batch_size: int = 8192,
+                        curvature: str = "hessian", variables: Sequence[Any] | None = None, batch_size: int | None = None,
                         strategy: tf.distribute.Strategy | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The ``k`` largest (or smallest) eigenvalues of the Hessian of the full-data mean loss.
 
@@ -192,7 +193,7 @@ def hessian_eigenvalues(model: keras.Model, data: Any, k: int = 1, *, which: str
 
 def hessian_trace(model: keras.Model, data: Any, *, probes: int = 100, seed: int = 0, loss: Any = None,
                   weights: Sequence[Any] | None = None, dtype: str | None = None, method: str = "hutchinson",
-                  curvature: str = "hessian", variables: Sequence[Any] | None = None, batch_size: int = 8192,
+                  curvature: str = "hessian", variables: Sequence[Any] | None = None, batch_size: int | None = None,
                   strategy: tf.distribute.Strategy | None = None) -> TraceEstimate:
     """tr(H) of the full-data mean loss, by Hutchinson's estimator with Rademacher probes.
 
@@ -222,7 +223,7 @@ def hessian_trace(model: keras.Model, data: Any, *, probes: int = 100, seed: int
 def hessian_density(model: keras.Model, data: Any, *, probes: int = 1, steps: int = 80, sigma: float | None = None,
                     grid_points: int = 1000, seed: int = 0, loss: Any = None, weights: Sequence[Any] | None = None,
                     dtype: str | None = None, curvature: str = "hessian", variables: Sequence[Any] | None = None,
-                    batch_size: int = 8192, strategy: tf.distribute.Strategy | None = None) -> SpectralDensity:
+                    batch_size: int | None = None, strategy: tf.distribute.Strategy | None = None) -> SpectralDensity:
     """The Hessian's eigenvalue density, by stochastic Lanczos quadrature (Ubaru et al. 2017; as in PyHessian).
 
     Each probe (a normalized Rademacher vector) gets ``steps`` Lanczos steps; the Ritz values
@@ -279,7 +280,8 @@ def plot_density(density: SpectralDensity, ax: Any = None, log: bool = True) -> 
 
 
 def exact_hessian(model: keras.Model, data: Any, *, loss: Any = None, weights: Sequence[Any] | None = None,
-                  dtype: str | None = None, max_params: int = MAX_EXACT_PARAMS, batch_size: int = 8192) -> np.ndarray:
+                  dtype: str | None = None, max_params: int = MAX_EXACT_PARAMS,
+                  batch_size: int | None = None) -> np.ndarray:
     """The full n×n Hessian (float64) of the full-data mean loss, over all trainable parameters.
 
     For small models only (n² entries; refused above ``max_params``). Order of the parameters:
@@ -300,7 +302,8 @@ def exact_hessian(model: keras.Model, data: Any, *, loss: Any = None, weights: S
 
 
 def minimal_ratio(model: keras.Model, data: Any, *, tol: float | None = None, loss: Any = None,
-                  weights: Sequence[Any] | None = None, dtype: str | None = "float64", batch_size: int = 8192) -> float:
+                  weights: Sequence[Any] | None = None, dtype: str | None = "float64",
+                  batch_size: int | None = None) -> float:
     """Share of the exact Hessian's eigenvalues greater than ``tol`` (1 at a strict minimum).
 
     ``tol=None`` takes the rounding bound n·ε·max|λ| (ε of the dtype). Small models only

@@ -48,7 +48,7 @@ class CurvatureCallback(keras.callbacks.Callback):
 
     def __init__(self, data: Any, every: int = 1, measures: Sequence[str] = ("top_eigenvalue", "trace", "sharpness"),
                  log_dir: str | None = None, *, loss: Any = None, curvature: str = "hessian",
-                 variables: Sequence[Any] | None = None, batch_size: int = 8192, dtype: str | None = "float32",
+                 variables: Sequence[Any] | None = None, batch_size: int | None = None, dtype: str | None = "float32",
                  rtol: float = 1e-3, probes: int = 30, epsilon: float = 1e-3, seed: int = 0,
                  verbose: bool = True) -> None:
         super().__init__()

@@ -29,7 +29,8 @@ __all__ = ["sensitivity", "sharpness", "interpolate", "loss_surface"]
 # ---------------------------------------------------------------- generalization measures
 
 def sensitivity(model: keras.Model, x: Any, *, loss: Any = None, weights: Sequence[Any] | None = None,
-                per_sample: bool = False, dtype: str | None = None, batch_size: int = 8192) -> float | np.ndarray:
+                per_sample: bool = False, dtype: str | None = None,
+                batch_size: int | None = None) -> float | np.ndarray:
     """Sensitivity (Novak et al. 2018): ‖∂p(x)/∂x‖_F, the Frobenius norm of the Jacobian of the model's
     OUTPUT probabilities with respect to its INPUT, averaged over the samples.
 
@@ -78,7 +79,7 @@ def sensitivity(model: keras.Model, x: Any, *, loss: Any = None, weights: Sequen
 
 def sharpness(model: keras.Model, data: Any, epsilon: float = 1e-3, *, steps: int = 20, starts: int = 1,
               seed: int = 0, loss: Any = None, weights: Sequence[Any] | None = None,
-              dtype: str | None = None, batch_size: int = 8192) -> float:
+              dtype: str | None = None, batch_size: int | None = None) -> float:
     """ε-sharpness (Keskar et al. 2017) of the full-data mean loss L at the model's weights, in percent:
 
         100 · (max over |Δθᵢ| ≤ ε(|θᵢ| + 1) of L(θ + Δθ) − L(θ)) / (1 + L(θ)),
@@ -110,7 +111,7 @@ def sharpness(model: keras.Model, data: Any, epsilon: float = 1e-3, *, steps: in
 
 def interpolate(model_a: keras.Model, model_b: keras.Model, data: Any,
                 alphas: Sequence[float] = tuple(np.linspace(-1.0, 2.0, 31)), *, loss: Any = None,
-                dtype: str | None = None, batch_size: int = 8192) -> pd.DataFrame:
+                dtype: str | None = None, batch_size: int | None = None) -> pd.DataFrame:
     """Full-data loss and accuracy of θα = (1 − α)·θa + α·θb, on the line through two models' weights.
 
     Both models must have the same architecture (trainable variable shapes); α = 0 is model_a,
@@ -202,7 +203,7 @@ def _check_extents(extent: Any, dims: int) -> tuple[float, float]:
 
 def loss_surface(model: keras.Model, data: Any, directions: Any = "filter", *, dims: int = 2, extent: float = 1.0,
                  points: int = 21, seed: int = 0, loss: Any = None, weights: Sequence[Any] | None = None,
-                 dtype: str | None = None, batch_size: int = 8192) -> pd.DataFrame:
+                 dtype: str | None = None, batch_size: int | None = None) -> pd.DataFrame:
     """The full-data loss around the model's weights θ, on a 1-D line or a 2-D plane: L(θ + a·d1 + b·d2).
 
     Args:

@@ -1,7 +1,6 @@
 """Krylov estimators on the device: Lanczos, Hutchinson, Hutch++ and SLQ for an operator ``v ↦ A·v`` of TF tensors.
 
-The same algorithms as :mod:`hw1.measure.spectrum` (which works in numpy float64 on the host), but
-every n-vector stays a tensor in the operator's dtype on the device that computes the
+Every n-vector stays a tensor in the operator's dtype on the device that computes the
 products: the Lanczos basis is kept in blocks of :data:`BLOCK` rows (tf.Variables written in
 place), so m steps hold m·n numbers of the dtype (float32: 4·m·n bytes), never m × n float64
 on the host. Only the tridiagonal matrix (2m numbers) comes back to the host.
@@ -9,7 +8,7 @@ on the host. Only the tridiagonal matrix (2m numbers) comes back to the host.
 - :func:`lanczos`: m steps with full (twice-applied, block-wise) reorthogonalization;
 - :func:`eigenpairs`: the k largest or smallest Ritz pairs, with residuals and per-value convergence;
 - :func:`hutchinson` and :func:`hutch_plus_plus` (Meyer et al. 2021): tr(A) with a standard error;
-- :func:`slq`: stochastic Lanczos quadrature nodes and weights.
+- :func:`slq`: stochastic Lanczos quadrature nodes and weights; :func:`gaussian_density` smooths them onto a grid.
 """
 
 from __future__ import annotations
@@ -20,7 +19,8 @@ from typing import Callable, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["BLOCK", "Basis", "Ritz", "lanczos", "eigenpairs", "hutchinson", "hutch_plus_plus", "slq"]
+__all__ = ["BLOCK", "Basis", "Ritz", "lanczos", "eigenpairs", "hutchinson", "hutch_plus_plus", "slq",
+           "gaussian_density"]
 
 BLOCK = 32  # basis rows per device block: one projection call per block, memory grows by 32·n numbers at a time
 DeviceMatVec = Callable[[tf.Tensor], tf.Tensor]
@@ -76,7 +76,7 @@ def _random_orthogonal(basis: Basis, rng: np.random.Generator) -> tf.Tensor:
 
 def lanczos(matvec: DeviceMatVec, start: tf.Tensor, steps: int, *, seed: int = 0,
             stop: Callable[[np.ndarray, np.ndarray], bool] | None = None) -> tuple[np.ndarray, np.ndarray, Basis]:
-    """Up to ``steps`` Lanczos steps from ``start`` (as :func:`hw1.measure.spectrum.lanczos`, on the device).
+    """Up to ``steps`` Lanczos steps from ``start`` (full reorthogonalization, on the device).
 
     On breakdown (β ≈ 0: an invariant subspace) the run goes on from a random vector orthogonal
     to the basis (β = 0 there), so repeated eigenvalues are found too. ``stop(alpha, beta)`` is
@@ -200,7 +200,11 @@ def hutch_plus_plus(matvec: DeviceMatVec, n: int, products: int, dtype: tf.DType
 
 def slq(matvec: DeviceMatVec, n: int, probes: int, steps: int, dtype: tf.DType, *,
         seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Stochastic Lanczos quadrature (as :func:`hw1.measure.spectrum.slq_density`): nodes and weights summing to 1."""
+    """Stochastic Lanczos quadrature (Ubaru et al. 2017): nodes and weights summing to 1.
+
+    Per probe v (Rademacher), ``steps`` Lanczos steps give the Gauss quadrature ``Σⱼ τⱼ g(θⱼ) = v̂ᵀ g(A) v̂``,
+    exact for polynomials g of degree ≤ 2·steps − 1, whose expectation over probes is ``tr g(A) / n``.
+    """
     rng = np.random.default_rng(seed)
     nodes, weights = [], []
     for i in range(int(probes)):
@@ -210,3 +214,10 @@ def slq(matvec: DeviceMatVec, n: int, probes: int, steps: int, dtype: tf.DType, 
         nodes.append(theta)
         weights.append(s[0] ** 2 / int(probes))
     return np.concatenate(nodes), np.concatenate(weights)
+
+
+def gaussian_density(nodes: np.ndarray, weights: np.ndarray, grid: np.ndarray, sigma: float) -> np.ndarray:
+    """Σⱼ wⱼ · N(λ; θⱼ, σ²) on ``grid``: a smooth density whose integral is Σ w (1 for :func:`slq` weights)."""
+    grid = np.asarray(grid, np.float64)
+    z = (grid[:, None] - np.asarray(nodes)[None, :]) / sigma
+    return (np.exp(-0.5 * z * z) / (sigma * np.sqrt(2.0 * np.pi))) @ np.asarray(weights)

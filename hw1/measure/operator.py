@@ -33,7 +33,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hw1.measure import krylov, spectrum
+from hw1.measure import constants, krylov
 from hw1.measure.adapt import make_problem, resolve_loss
 from hw1.measure.checks import DTYPES, check_argument, check_backend
 from hw1.measure.core import labels_as
@@ -102,10 +102,11 @@ class Curvature:
     """
 
     def __init__(self, model: keras.Model, data: Any, loss: Any = None, curvature: str = "hessian",
-                 variables: Sequence[Any] | None = None, batch_size: int = 8192, dtype: str | None = "float32",
+                 variables: Sequence[Any] | None = None, batch_size: int | None = None, dtype: str | None = "float32",
                  strategy: tf.distribute.Strategy | None = None, weights: Sequence[Any] | None = None) -> None:
         check_backend()
         check_argument("curvature", curvature, curvature in CURVATURES, f"choose one of {CURVATURES}")
+        batch_size = constants.EVAL_CHUNK if batch_size is None else batch_size
         check_argument("batch_size", batch_size, isinstance(batch_size, (int, np.integer)) and batch_size >= 1,
                        "batch_size must be a positive integer (samples per chunk)")
         check_argument("dtype", dtype, dtype in DTYPES, "choose None (the model's), 'float32' or 'float64'")
@@ -317,12 +318,12 @@ class Curvature:
         if sigma is None:
             sigma = 0.01 * max(float(np.ptp(nodes)), 1e-12 * max(1.0, float(np.abs(nodes).max())))
         grid = np.linspace(nodes.min() - 5 * sigma, nodes.max() + 5 * sigma, int(grid_points))
-        return SpectralDensity(grid, spectrum.gaussian_density(nodes, weights, grid, sigma), nodes, weights,
+        return SpectralDensity(grid, krylov.gaussian_density(nodes, weights, grid, sigma), nodes, weights,
                                float(sigma))
 
 
 def curvature(model: keras.Model, data: Any, loss: Any = None, curvature: str = "hessian",
-              variables: Sequence[Any] | None = None, batch_size: int = 8192, dtype: str | None = "float32",
+              variables: Sequence[Any] | None = None, batch_size: int | None = None, dtype: str | None = "float32",
               strategy: tf.distribute.Strategy | None = None, *, weights: Sequence[Any] | None = None) -> Curvature:
     """The reusable curvature operator of ``model`` on ``data`` (validated once, graphs compiled once).
 
@@ -333,7 +334,8 @@ def curvature(model: keras.Model, data: Any, loss: Any = None, curvature: str = 
         curvature: "hessian", "ggn" (generalized Gauss–Newton JᵀH_outJ) or "fisher" (empirical Fisher).
         variables: None (all trainable weights), or model variables / layer names: the block of those.
         batch_size: samples per chunk for arrays (a tf.data.Dataset goes in its own batches); memory
-            is one chunk's, the results are full-set means whatever the chunk.
+            is one chunk's, the results are full-set means whatever the chunk; None:
+            :data:`hw1.measure.constants.EVAL_CHUNK`, read when the operator is made.
         dtype: "float32", "float64" (a float64 copy of the model) or None (the model's).
         strategy: a tf.distribute.Strategy: every chunk is split across its replicas and the sums reduced.
         weights: trainable weights to measure at, in ``model.trainable_variables`` order.
