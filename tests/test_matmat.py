@@ -122,6 +122,11 @@ def test_a_bad_block_is_one_line(logit_net):
         with pytest.raises(ValueError) as error:
             c.matmat(bad)
         assert f"pass a (P, {c.n}) block" in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(ValueError, match=r"^V='<block with NaN or inf>'; pass finite numbers$"):
+        c.matmat(np.full((2, c.n), np.nan))
+    V = block(c, 2)  # a float64 tensor into a float32 operator: cast, as arrays are
+    low = hw1.curvature(model, (X, Y))
+    assert low.matmat(tf.constant(V)).numpy() == pytest.approx(low.matmat(V).numpy(), rel=1e-6)
 
 
 def test_two_logical_devices_give_the_block_of_one():

@@ -228,9 +228,10 @@ class Curvature:
         Returns:
             a (P, n) device tensor in :attr:`dtype`: row i is C·vᵢ.
         """
-        V = tf.convert_to_tensor(V, self.dtype)
+        V = tf.cast(tf.convert_to_tensor(V), self.dtype)
         check_argument("V", f"<shape {tuple(V.shape)}>", V.shape.rank == 2 and V.shape[0] >= 1 and V.shape[1] == self.n,
                        f"pass a (P, {self.n}) block of P >= 1 vectors of c.n numbers")
+        check_argument("V", "<block with NaN or inf>", bool(tf.reduce_all(tf.math.is_finite(V))), "pass finite numbers")
         blocks = []
         for start in range(0, int(V.shape[0]), self.probe_block):
             block = V[start:start + self.probe_block]
