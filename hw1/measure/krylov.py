@@ -168,7 +168,7 @@ def _rademacher(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _probes(rng: np.random.Generator, n: int, count: int, dtype: tf.DType) -> tf.Tensor:
-    """``count`` Rademacher probes as a (count, n) block, drawn one after another (the same numbers as one at a time)."""
+    """``count`` Rademacher probes as a (count, n) block, drawn one after another (as one at a time)."""
     return tf.constant(np.stack([_rademacher(rng, n) for _ in range(count)]).reshape(count, n), dtype)
 
 
