@@ -21,6 +21,18 @@ the 4,000 bundled MNIST training images (``hw1.lab.data.load("mnist_bundled")``)
 Times are wall-clock medians of 3 runs after one warm-up call (which traces the graphs; the
 first call's time is reported too). Run: ``python benchmarks/bench_measure.py``; writes
 ``benchmarks/results_measure.csv`` (metric, value, unit, target).
+
+Blocks of products (issue 21; ``python benchmarks/bench_measure.py --blocks`` runs only these and
+writes ``benchmarks/results_blocks.csv``, as the full run does too): the MLP and the CNN of
+``bench_peers.py`` (logits, trained 3 epochs, batch 64, Adam 1e-3) on the 4,000 images, float32,
+one chunk. Per model, in one process, interleaved round by round (5 rounds; medians, and minima as the
+least-disturbed times on a shared machine): a full-set
+gradient, one ``c.matvec``, and ``c.matmat`` of a P-probe block with ``c.probe_block = P`` (one
+compiled call) for P = 1, 2, 4, 8; the cost per product is the block's time / P. A least-squares
+line time(P) = shared + P · per_probe splits a block into the pass its probes share (forward and
+first backward) and what each probe adds (its second backward pass): per_probe / gradient is the
+floor of the cost per product of this formulation, however large the block. The 1-minute load
+average is recorded with each model.
 """
 
 import os
@@ -34,6 +46,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # bench_peers' models
 
 import numpy as np  # noqa: E402
 
@@ -87,6 +100,70 @@ def timed(fn, repeats: int = 3) -> tuple[float, float, object]:
         result = fn()
         times.append(time.perf_counter() - start)
     return first, statistics.median(times), result
+
+
+BLOCK_SIZES = (1, 2, 4, 8)
+
+
+def block_costs(add) -> None:
+    """Cost per product of P-probe blocks against one gradient, on bench_peers' MLP and CNN (see the docstring)."""
+    import keras
+    import tensorflow as tf
+
+    import hw1
+    from bench_peers import keras_net
+    from hw1.lab import data
+    mnist = data.load("mnist_bundled")
+    x, y = mnist.x_train, mnist.y_train
+    for kind in ("mlp", "cnn"):
+        keras.utils.set_random_seed(0)
+        model = keras_net(kind)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(x, y, epochs=3, batch_size=64, verbose=0)
+        c = hw1.curvature(model, (x, y))
+        V = tf.constant(np.random.default_rng(0).choice([-1.0, 1.0], size=(max(BLOCK_SIZES), c.n)), c.dtype)
+
+        def block(p):
+            def run():
+                c.probe_block = p
+                return c.matmat(V[:p]).numpy()
+            return run
+
+        cases = {"gradient": lambda: c.value_and_gradient(), "matvec": lambda: c.matvec(V[0]).numpy(),
+                 **{p: block(p) for p in BLOCK_SIZES}}
+        results = {name: fn() for name, fn in cases.items()}  # warm-up: traces every graph
+        load = os.getloadavg()[0]
+        times = {name: [] for name in cases}
+        for _ in range(5):
+            for name, fn in cases.items():
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+        median = {name: statistics.median(t) for name, t in times.items()}
+        least = {name: min(t) for name, t in times.items()}
+        gradient = median["gradient"]
+        separate = np.stack([c.matvec(V[i]).numpy() for i in range(max(BLOCK_SIZES))])
+        add(f"{kind}: parameters", c.n, "count")
+        add(f"{kind}: 1-minute load average (2 cores) before", load, "")
+        add(f"{kind}: 1-minute load average after", os.getloadavg()[0], "")
+        add(f"{kind}: full-set gradient", gradient, "s")
+        add(f"{kind}: one matvec / gradient", median["matvec"] / gradient, "ratio", "<= 1.5")
+        add(f"{kind}: one matvec / gradient, minima", least["matvec"] / least["gradient"], "ratio", "<= 1.5")
+        for p in BLOCK_SIZES:
+            add(f"{kind}: {p}-probe block, per product / gradient", median[p] / p / gradient, "ratio", "<= 1.5")
+            add(f"{kind}: {p}-probe block, per product / gradient, minima", least[p] / p / least["gradient"], "ratio",
+                "<= 1.5")
+            add(f"{kind}: {p}-probe block vs {p} matvecs, max relative difference",
+                float(np.abs(results[p] - separate[:p]).max() / np.abs(separate[:p]).max()), "")
+        sizes = np.array(BLOCK_SIZES, float)
+        per_probe, shared = np.polyfit(sizes, [median[p] for p in BLOCK_SIZES], 1)
+        add(f"{kind}: block time = shared + P · per_probe: shared / gradient", shared / gradient, "ratio")
+        add(f"{kind}: per_probe / gradient (the floor per product)", per_probe / gradient, "ratio")
+        per_probe, shared = np.polyfit(sizes, [least[p] for p in BLOCK_SIZES], 1)
+        add(f"{kind}: the same fit to the minima: shared / gradient", shared / least["gradient"], "ratio")
+        add(f"{kind}: the same fit to the minima: per_probe / gradient", per_probe / least["gradient"], "ratio")
+        add(f"{kind}: probe_block chosen by the rule", float(hw1.curvature(model, (x, y)).probe_block), "count")
 
 
 def main() -> None:
@@ -179,6 +256,20 @@ def main() -> None:
     add("large model: λmax", top, "loss/θ²")
     pd.DataFrame(rows).to_csv(ROOT / "benchmarks" / "results_measure.csv", index=False)
     print("wrote", ROOT / "benchmarks" / "results_measure.csv")
+    blocks_only()
+
+
+def blocks_only() -> None:
+    import pandas as pd
+    rows = []
+
+    def add(metric, value, unit, target=""):
+        rows.append({"metric": metric, "value": value, "unit": unit, "target": target})
+        print(f"{metric:55s} {value:12.4g} {unit:8s} {target}", flush=True)
+
+    block_costs(add)
+    pd.DataFrame(rows).to_csv(ROOT / "benchmarks" / "results_blocks.csv", index=False)
+    print("wrote", ROOT / "benchmarks" / "results_blocks.csv")
 
 
 def large_case() -> None:
@@ -205,5 +296,7 @@ if __name__ == "__main__":
         memory_case(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 2 and sys.argv[1] == "--large-case":
         large_case()
+    elif len(sys.argv) == 2 and sys.argv[1] == "--blocks":
+        blocks_only()
     else:
         main()

@@ -24,7 +24,9 @@ Times are wall clock of one call: hw1's after one warm-up call that traces its g
 peers' after one loss, gradient and HVP (torch traces nothing), on the same 2 shared CPU cores;
 each row's note gives the 1-minute load average when it was measured. Writes
 ``benchmarks/results_peers.csv`` (model, images, tool, quantity, value, error_vs_arpack, seconds,
-note). ``--skip cnn:pyhessian_top5`` leaves a peer run out for time (the row says "not run").
+note). ``--skip cnn:pyhessian_top5`` leaves a peer run out for time (the row says "not run");
+``--quantities trace`` measures only those rows (hw1's trace also one product a call, as before
+``c.matmat``, in the same run).
 
 The peers are never a dependency of hw1. Make their venv once (torch 2.13.0 CPU wheel):
 
@@ -33,7 +35,7 @@ The peers are never a dependency of hw1. Make their venv once (torch 2.13.0 CPU 
         --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
 
 Run: ``python benchmarks/bench_peers.py [--peers-python PY] [--quick] [--trace-products P]
-[--density-steps S] [--skip MODEL:TOOL_QUANTITY ...]``.
+[--density-steps S] [--skip MODEL:TOOL_QUANTITY ...] [--models mlp cnn] [--quantities top1 top5 trace density]``.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PEERS = "/work/peers-venv/bin/python"
+QUANTITIES = ("top1", "top5", "trace", "density")
 HOW = ("python3 -m venv /work/peers-venv && /work/peers-venv/bin/pip install torch==2.13.0 pyhessian "
        "hessian-eigenthings --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple")
 
@@ -137,7 +140,7 @@ def peers(folder: str, kind: str, plan: dict) -> None:
         result = fn()
         return result, time.perf_counter() - start
 
-    for k in (1, 5):
+    for k in [k for k in (1, 5) if f"top{k}" in plan["quantities"]]:
         if f"pyhessian_top{k}" not in plan["skip"]:
             values, seconds = timed(lambda: py.eigenvalues(top_n=k)[0])
             out[f"pyhessian_top{k}"] = ([float(a) for a in values], seconds, products[0])
@@ -148,12 +151,14 @@ def peers(folder: str, kind: str, plan: dict) -> None:
                                                    reorthogonalize=True))
         out[f"eigenthings_top{k}_equal"] = ([float(a) for a in result.eigenvalues], seconds,
                                               int(result.iterations))
-    budget = int(plan["trace"])
-    trace, seconds = timed(lambda: py.trace(maxIter=budget, tol=0.0))  # tol 0: exactly `budget` products
+    budget = int(plan["trace"]) if "trace" in plan["quantities"] else 0
+    # tol 0: exactly `budget` products
+    trace, seconds = timed(lambda: py.trace(maxIter=budget, tol=0.0)) if budget else ([0.0, 0.0], 0.0)
     out["pyhessian_trace"] = (float(np.mean(trace)), float(np.std(trace, ddof=1) / np.sqrt(len(trace))), len(trace),
                               seconds)
-    result, seconds = timed(lambda: he.trace(operator, num_matvecs=budget, seed=0))
-    out["eigenthings_trace"] = (float(result.estimate), float(result.stderr), budget, seconds)
+    if budget:
+        result, seconds = timed(lambda: he.trace(operator, num_matvecs=budget, seed=0))
+        out["eigenthings_trace"] = (float(result.estimate), float(result.stderr), budget, seconds)
     if plan["density"]:
         try:
             density, seconds = timed(lambda: py.density(iter=plan["density"], n_v=1))
@@ -209,6 +214,8 @@ def main() -> int:
     parser.add_argument("--skip", nargs="*", default=[], metavar="MODEL:TOOL_QUANTITY",
                         help="peer runs to skip for time, e.g. cnn:pyhessian_top5 (the table says so)")
     parser.add_argument("--models", nargs="*", default=["mlp", "cnn"], choices=["mlp", "cnn"])
+    parser.add_argument("--quantities", nargs="*", default=list(QUANTITIES), choices=QUANTITIES,
+                        help="rows to measure (default: all; the ARPACK reference and the loss/HVP check always run)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results_peers.csv"))
     args = parser.parse_args()
     check = subprocess.run([args.peers_python, "-c", "import torch, pyhessian, hessian_eigenthings"],
@@ -226,8 +233,11 @@ def main() -> int:
     import numpy as np
     import pandas as pd
 
+    import tensorflow as tf
+
     import hw1
     from hw1.lab import data
+    from hw1.measure import krylov
     from hw1.results import atomic_path
 
     mnist = data.load("mnist_bundled")
@@ -267,18 +277,31 @@ def main() -> int:
             add(kind, "ARPACK (float64)", "top5", np.round(reference, 6).tolist(), 0.0,
                 note=f"{products} products, tol 1e-8")
             c.eigenvalues(1, rtol=0.5)  # warm-up: traces the product and projection graphs once
-            plan = {"trace": budget, "density": args.density_steps,
+            density = args.density_steps if "density" in args.quantities else 0
+            plan = {"trace": budget, "density": density, "quantities": args.quantities,
                     "skip": [s.split(":", 1)[1] for s in args.skip if s.startswith(kind + ":")]}
-            hw1_rows = []
-            for k in (1, 5):
+            hw1_rows, single = [], None
+            for k in [k for k in (1, 5) if f"top{k}" in args.quantities]:
                 values, seconds = timed(lambda: c.eigenvalues(k))
                 plan[f"top{k}"] = c.iterations
                 hw1_rows.append((f"top{k}", np.round(values, 6).tolist(), error_of(values, reference[:k]), seconds,
                                  f"Lanczos rtol 1e-3, {c.iterations} products"))
-            estimate, seconds = timed(lambda: c.trace(budget))
-            hw1_rows.append(("trace", round(estimate.trace, 4), float("nan"), seconds,
-                             f"Hutch++ {budget} products, stderr {estimate.stderr:.3g}"))
-            if args.density_steps:
+            if "trace" in args.quantities:
+                sketch, block = budget // 3, c.probe_block  # warm-up: the block graphs the trace uses, one per size
+                for size in sorted({min(block, sketch), sketch % block, (budget - 2 * sketch) % block} - {0}):
+                    c.matmat(np.ones((size, c.n)))
+                estimate, seconds = timed(lambda: c.trace(budget))
+                hw1_rows.append(("trace", round(estimate.trace, 4), float("nan"), seconds,
+                                 f"Hutch++ {budget} products in blocks of {c.probe_block}, "
+                                 f"stderr {estimate.stderr:.3g}"))
+                one_at_a_time = lambda V: tf.stack([c.matvec(v) for v in V])  # noqa: E731 (hw1 before blocks)
+                (value, stderr), seconds = timed(
+                    lambda: krylov.hutch_plus_plus(one_at_a_time, c.n, budget, c.dtype))
+                single = {"model": kind, "images": n, "tool": "hw1, one product a call", "quantity": "trace",
+                          "value": round(value, 4), "error_vs_arpack": float("nan"), "seconds": seconds,
+                          "note": f"Hutch++ {budget} products (matvec), stderr {stderr:.3g}; "
+                                  f"load {os.getloadavg()[0]:.1f}"}
+            if density:
                 _, seconds = timed(lambda: c.density(steps=args.density_steps))
                 hw1_rows.append(("density", f"1 × {args.density_steps} steps", float("nan"), seconds, ""))
             load_hw1 = os.getloadavg()[0]
@@ -313,6 +336,7 @@ def main() -> int:
                     add(kind, "eigenthings", quantity, np.round(np.sort(found)[::-1], 6).tolist(),
                         error_of(found, truth), seconds, f"Lanczos, max_iter = hw1's: {used} products (equal work)")
                 elif quantity == "trace":
+                    rows.append(single)
                     for tool, name in (("pyhessian", "Hutchinson"), ("eigenthings", "Hutch++")):
                         mean, stderr, used, seconds = peer[f"{tool}_trace"]
                         add(kind, tool, "trace", round(mean, 4), seconds=seconds,

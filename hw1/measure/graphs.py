@@ -4,6 +4,11 @@ Each is a function of (θ_block, v, rest, x, y): θ_block the chosen parameters 
 the other trainable weights (held fixed), the SUMS over the chunk's samples (the caller divides
 by the number of samples). Compiled once per (model view, loss, kind, block, input shape) with
 a fixed input signature (any chunk size), and kept on the view (:func:`hw1.measure.core.per_model`).
+
+:meth:`_Graphs.block_product` is C·vᵢ for a block of P probe vectors (P, n) in ONE call: for the
+Hessian, one forward and one first backward pass of the chunk, kept on a persistent tape, then P
+second backward passes; for GGN and Fisher, the P products of one graph. :func:`probe_block`
+says how many probes go in one block (the memory rule).
 """
 
 from __future__ import annotations
@@ -16,7 +21,21 @@ import tensorflow as tf
 
 from hw1.measure.core import forward, per_model, per_sample_loss
 
-__all__ = ["graphs"]
+__all__ = ["graphs", "probe_block", "PROBE_SAMPLES", "PROBE_BYTES", "MAX_PROBES"]
+
+PROBE_SAMPLES = 32768  # probes × chunk samples per block call: P second backward passes run at once, each
+#                        holding about one chunk's activations, so a block holds what one product on P chunks does
+PROBE_BYTES = 2 ** 26  # the block of probes (and of products) takes at most 64 MiB
+MAX_PROBES = 8  # the shared pass is then ≤ 1/8 of a product: larger blocks save little and cost memory
+
+
+def probe_block(n: int, chunk: int, itemsize: int) -> int:
+    """Probes per block product: min(8, 32768 // chunk samples, 64 MiB // (n · itemsize)), at least 1.
+
+    E.g. a 8,192-sample chunk: 4 probes; 4,000 samples: 8; n = 1.6 M float32 parameters on small
+    chunks: 8 (10 by the bytes); 16.8 M: 1 (each probe a plain product).
+    """
+    return max(1, min(MAX_PROBES, PROBE_SAMPLES // max(int(chunk), 1), PROBE_BYTES // max(int(n) * int(itemsize), 1)))
 
 
 class _Graphs:
@@ -38,6 +57,30 @@ class _Graphs:
         self.product = product
         self.compiled_product = tf.function(product, input_signature=[theta, theta, rest, x, y])
         self.compiled_gradient = tf.function(self.gradient_sum, input_signature=[theta, rest, x, y])
+        self.signature = (theta, rest, x, y)
+        self._blocks: dict[int, tf.types.experimental.PolymorphicFunction] = {}
+
+    def block_product(self, probes: int):
+        """``f(θ_block, V, rest, x, y)``: the chunk's sums C·vᵢ for the (probes, n) rows vᵢ of V (uncompiled)."""
+        def product(theta, V, rest, x, y):
+            if self.kind != "hessian":  # no shared second-order pass: the P products in one graph
+                return tf.stack([self.gauss_newton_product(theta, V[i], rest, x, y) for i in range(probes)])
+            with tf.GradientTape(persistent=True) as outer:  # one forward and first backward, kept for the P
+                outer.watch(theta)
+                _, grad = self.gradient_sum(theta, rest, x, y)
+                directional = [tf.reduce_sum(grad * tf.stop_gradient(V[i])) for i in range(probes)]
+            return tf.stack([outer.gradient(d, theta) for d in directional])  # as hessian_product, P times
+
+        return product
+
+    def compiled_block_product(self, probes: int):
+        """:meth:`block_product` compiled once per block size (a fixed signature, any chunk size)."""
+        if probes not in self._blocks:
+            theta, rest, x, y = self.signature
+            block = tf.TensorSpec([probes, theta.shape[0]], theta.dtype)
+            self._blocks[probes] = tf.function(self.block_product(probes),
+                                               input_signature=[theta, block, rest, x, y])
+        return self._blocks[probes]
 
     def weights(self, theta: tf.Tensor, rest: Sequence[tf.Tensor]) -> list[tf.Tensor]:
         pieces = iter([tf.reshape(p, s) for p, s in zip(tf.split(theta, self.sizes), self.shapes)])

@@ -7,7 +7,8 @@ on the host. Only the tridiagonal matrix (2m numbers) comes back to the host.
 
 - :func:`lanczos`: m steps with full (twice-applied, block-wise) reorthogonalization;
 - :func:`eigenpairs`: the k largest or smallest Ritz pairs, with residuals and per-value convergence;
-- :func:`hutchinson` and :func:`hutch_plus_plus` (Meyer et al. 2021): tr(A) with a standard error;
+- :func:`hutchinson` and :func:`hutch_plus_plus` (Meyer et al. 2021): tr(A) with a standard error, from
+  blocks of independent products (``matmat``: rows vᵢ ↦ rows A·vᵢ);
 - :func:`slq`: stochastic Lanczos quadrature nodes and weights; :func:`gaussian_density` smooths them onto a grid.
 """
 
@@ -24,6 +25,7 @@ __all__ = ["BLOCK", "Basis", "Ritz", "lanczos", "eigenpairs", "hutchinson", "hut
 
 BLOCK = 32  # basis rows per device block: one projection call per block, memory grows by 32·n numbers at a time
 DeviceMatVec = Callable[[tf.Tensor], tf.Tensor]
+DeviceMatMat = Callable[[tf.Tensor], tf.Tensor]  # (P, n) rows vᵢ ↦ (P, n) rows A·vᵢ
 
 
 @functools.cache
@@ -165,36 +167,40 @@ def _rademacher(rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.choice([-1.0, 1.0], size=n)
 
 
-def hutchinson(matvec: DeviceMatVec, n: int, probes: int, dtype: tf.DType, *, seed: int = 0) -> tuple[float, float]:
-    """tr(A) as the mean of ``vᵀA·v`` over Rademacher probes, and its standard error (std / √probes)."""
+def _probes(rng: np.random.Generator, n: int, count: int, dtype: tf.DType) -> tf.Tensor:
+    """``count`` Rademacher probes as a (count, n) block, drawn one after another (as one at a time)."""
+    return tf.constant(np.stack([_rademacher(rng, n) for _ in range(count)]).reshape(count, n), dtype)
+
+
+def hutchinson(matmat: DeviceMatMat, n: int, probes: int, dtype: tf.DType, *, seed: int = 0) -> tuple[float, float]:
+    """tr(A) as the mean of ``vᵀA·v`` over Rademacher probes, and its standard error (std / √probes).
+
+    The probes are independent: they go to ``matmat`` as one (probes, n) block.
+    """
     rng = np.random.default_rng(seed)
-    values = np.empty(int(probes))
-    for i in range(int(probes)):
-        v = tf.constant(_rademacher(rng, n), dtype)
-        values[i] = float(tf.tensordot(v, matvec(v), 1))
+    V = _probes(rng, n, int(probes), dtype)
+    values = tf.reduce_sum(V * matmat(V), axis=1).numpy().astype(np.float64)
     return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values)))
 
 
-def hutch_plus_plus(matvec: DeviceMatVec, n: int, products: int, dtype: tf.DType, *,
+def hutch_plus_plus(matmat: DeviceMatMat, n: int, products: int, dtype: tf.DType, *,
                     seed: int = 0) -> tuple[float, float]:
     """tr(A) by Hutch++ (Meyer, Musco, Musco, Woodruff 2021) with ``products`` matrix-vector products.
 
     s = products // 3 products sketch A's range (Q = orth(A·S)); tr(QᵀAQ) takes s more, exactly;
     the remaining products − 2s Rademacher probes, projected off Q, estimate the trace of the rest
     (tr A = tr(QᵀAQ) + tr((I−QQᵀ)A(I−QQᵀ)) exactly). The standard error is that of the probes' mean,
-    given Q: the only random part of the estimate once Q is fixed.
+    given Q: the only random part of the estimate once Q is fixed. Each of the three phases is one
+    block of independent products for ``matmat``.
     """
     sketch = int(products) // 3
     rest = int(products) - 2 * sketch
     rng = np.random.default_rng(seed)
-    columns = tf.stack([matvec(tf.constant(_rademacher(rng, n), dtype)) for _ in range(sketch)], axis=1)
-    q, _ = tf.linalg.qr(columns)
-    low_rank = sum(float(tf.tensordot(q[:, j], matvec(q[:, j]), 1)) for j in range(sketch))
-    values = np.empty(rest)
-    for i in range(rest):
-        v = tf.constant(_rademacher(rng, n), dtype)
-        v = v - tf.linalg.matvec(q, tf.linalg.matvec(q, v, transpose_a=True))
-        values[i] = float(tf.tensordot(v, matvec(v), 1))
+    q, _ = tf.linalg.qr(tf.transpose(matmat(_probes(rng, n, sketch, dtype))))  # (n, s), orthonormal columns
+    low_rank = float(tf.reduce_sum(tf.transpose(q) * matmat(tf.transpose(q))))
+    V = _probes(rng, n, rest, dtype)
+    V = V - tf.matmul(tf.matmul(V, q), q, transpose_b=True)  # off Q
+    values = tf.reduce_sum(V * matmat(V), axis=1).numpy().astype(np.float64)
     return low_rank + float(values.mean()), float(values.std(ddof=1) / np.sqrt(rest))
 
 

@@ -37,7 +37,7 @@ from hw1.measure import constants, krylov
 from hw1.measure.adapt import make_problem, resolve_loss
 from hw1.measure.checks import DTYPES, check_argument, check_backend
 from hw1.measure.core import labels_as
-from hw1.measure.graphs import graphs as _graphs
+from hw1.measure.graphs import graphs as _graphs, probe_block
 from hw1.measure.hessian import array_batches, in_dtype
 
 __all__ = ["Curvature", "curvature", "CURVATURES", "TRACE_METHODS", "check_backend"]
@@ -98,6 +98,8 @@ class Curvature:
     Attributes:
         n: the number of parameters θ (the size of the matrix).
         kind: "hessian", "ggn" or "fisher".
+        probe_block: probes per compiled call of :meth:`matmat` (:func:`hw1.measure.graphs.probe_block`
+            of n and the largest chunk).
         converged, residuals, iterations: of the last :meth:`eigenvalues` call (per value).
     """
 
@@ -160,10 +162,18 @@ class Curvature:
         first_x, first_y = next(iter(self._batches()))
         graphs = _graphs(self.problem.view, self.problem.loss, self.kind, tuple(self.index),
                          tuple(first_x.shape[1:]), tuple(np.shape(first_y)[1:]))
+        self._graphs, self._block_products = graphs, {}
+        self.probe_block = probe_block(self.n, int(first_x.shape[0]), tf.as_dtype(self.dtype).size)
         if self.strategy is None:  # compiled once per (model view, loss, kind, block, input shape), kept on the view
             self._product, self._gradient = graphs.compiled_product, graphs.compiled_gradient
         else:
             self._product, self._gradient = self._distributed(graphs.product), self._distributed(graphs.gradient_sum)
+
+    def _block_product(self, probes: int) -> Any:
+        if probes not in self._block_products:
+            self._block_products[probes] = (self._graphs.compiled_block_product(probes) if self.strategy is None
+                                            else self._distributed(self._graphs.block_product(probes)))
+        return self._block_products[probes]
 
     def _distributed(self, fn: Any) -> Any:
         """``fn(*args, x, y)`` with each chunk split across the strategy's replicas and the sums reduced."""
@@ -198,11 +208,40 @@ class Curvature:
         total = tf.zeros([self.n], self.dtype)
         for x, y in self._chunks():
             total += self._product(self._theta, v, self._rest, x, y)
-        product = total / self.total
-        if not bool(tf.reduce_all(tf.math.is_finite(product))):  # an overflow: say so before an eigensolver sees it
+        return self._finite(total / self.total)
+
+    def _finite(self, products: tf.Tensor) -> tf.Tensor:
+        if not bool(tf.reduce_all(tf.math.is_finite(products))):  # an overflow: say so before an estimator sees it
             raise ValueError(f"a Hessian-vector product is not finite (an overflow in {tf.as_dtype(self.dtype).name}); measure "
                              "with dtype='float64', or at smaller weights")
-        return product
+        return products
+
+    def matmat(self, V: Any) -> tf.Tensor:
+        """C·vᵢ for each row vᵢ of a (P, n) block: equal, to float round-off, to P calls of :meth:`matvec`.
+
+        The rows go :attr:`probe_block` at a time through one compiled call per chunk: for the
+        Hessian, the chunk's forward and first backward pass are shared by the rows of a block
+        (P second backward passes follow), so a row costs less than a :meth:`matvec`.
+
+        Args:
+            V: a (P, n) tensor or array (P ≥ 1) in the order of the (chosen) flattened trainable weights.
+
+        Returns:
+            a (P, n) device tensor in :attr:`dtype`: row i is C·vᵢ.
+        """
+        V = tf.cast(tf.convert_to_tensor(V), self.dtype)
+        check_argument("V", f"<shape {tuple(V.shape)}>", V.shape.rank == 2 and V.shape[0] >= 1 and V.shape[1] == self.n,
+                       f"pass a (P, {self.n}) block of P >= 1 vectors of c.n numbers")
+        check_argument("V", "<block with NaN or inf>", bool(tf.reduce_all(tf.math.is_finite(V))), "pass finite numbers")
+        blocks = []
+        for start in range(0, int(V.shape[0]), self.probe_block):
+            block = V[start:start + self.probe_block]
+            product = self._block_product(int(block.shape[0]))
+            total = tf.zeros_like(block)
+            for x, y in self._chunks():
+                total += product(self._theta, block, self._rest, x, y)
+            blocks.append(total / self.total)
+        return self._finite(tf.concat(blocks, 0))
 
     def hvp(self, v: Any) -> np.ndarray:
         """C·v: the curvature matrix times a flat vector (for "hessian", the Hessian-vector product).
@@ -294,7 +333,7 @@ class Curvature:
         check_argument("probes", probes, isinstance(probes, (int, np.integer)) and probes >= least,
                        f"probes must be an integer >= {least}")
         estimator = krylov.hutch_plus_plus if method == "hutch++" else krylov.hutchinson
-        trace, stderr = estimator(self.matvec, self.n, int(probes), self.dtype, seed=seed)
+        trace, stderr = estimator(self.matmat, self.n, int(probes), self.dtype, seed=seed)  # blocks of probes
         return TraceEstimate(trace, stderr, int(probes))
 
     def density(self, probes: int = 1, steps: int = 80, sigma: float | None = None, grid_points: int = 1000, *,
