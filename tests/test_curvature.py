@@ -277,6 +277,7 @@ def test_clear_errors(logit_net, monkeypatch):
         (lambda: hw1.curvature(model, (X, Y), variables=["nope"]), "no layer named 'nope'"),
         (lambda: hw1.curvature(model, (X, Y), variables=[]), "variables=[]"),
         (lambda: hw1.curvature(model, (X, Y), batch_size=0), "batch_size=0"),
+        (lambda: hw1.curvature(model, (X, Y), batch_size=True), "batch_size=True"),
         (lambda: hw1.curvature(model, (X, Y), strategy="mirrored"), "strategy='mirrored'"),
         (lambda: hw1.curvature(model, (X, Y), curvature="ggn", loss="hinge"), "curvature='ggn' splits the loss"),
         (lambda: hw1.curvature(model, (X, Y), dtype=None).hvp(np.ones(3)), "pass 43 numbers"),

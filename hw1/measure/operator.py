@@ -109,7 +109,8 @@ class Curvature:
         check_backend()
         check_argument("curvature", curvature, curvature in CURVATURES, f"choose one of {CURVATURES}")
         batch_size = constants.EVAL_CHUNK if batch_size is None else batch_size
-        check_argument("batch_size", batch_size, isinstance(batch_size, (int, np.integer)) and batch_size >= 1,
+        positive = isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool) and batch_size >= 1
+        check_argument("batch_size", batch_size, positive,
                        "batch_size must be a positive integer (samples per chunk)")
         check_argument("dtype", dtype, dtype in DTYPES, "choose None (the model's), 'float32' or 'float64'")
         check_argument("strategy", strategy, strategy is None or isinstance(strategy, tf.distribute.Strategy),
