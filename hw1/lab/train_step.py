@@ -286,9 +286,6 @@ class CompiledLoop:
         with tf.GradientTape() as tape:
             if shared:
                 objective, loss = map_runs(lambda w: self._objective(w, x, y), self.variables)
-            elif self.objective == "loss":  # only the forward vectorized; the loss of every run in one op
-                logits = map_runs(lambda w, xs: forward(self.model, w, xs), self.variables, x)
-                objective = loss = tf.reduce_mean(per_sample_loss(logits, y, self.loss), axis=-1)
             else:
                 objective, loss = map_runs(self._objective, self.variables, x, y)
             finite = tf.math.is_finite(objective) & ~self.diverged & ~self.done
