@@ -314,3 +314,35 @@ def test_each_run_stops_at_its_first_evaluation_at_the_target_accuracy():
 def test_schedule_and_momentum_validation(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         train.TrainConfig(epochs=10, **kwargs)
+
+
+def test_stacked_classifier_runs_take_keras_adam_steps_on_their_own_batches():
+    """Three stacked classifier runs, mini-batch (the last batch shorter), cross-entropy: each run, float64, step
+    for step against keras.optimizers.Adam on keras's sparse cross-entropy of its own shuffled batches (the step
+    computes the runs' logits vectorized and their losses in one op: this pins that to one model at a time)."""
+    import keras
+    import tensorflow as tf
+
+    rng = np.random.default_rng(7)
+    n, batch, epochs, seeds = 20, 8, 3, [4, 5, 6]  # 3 steps per epoch: 8, 8, 4 samples
+    x, y = rng.normal(size=(n, 3)), rng.integers(0, 4, n)
+    dataset = data.Dataset("blobs", x, y, x[:0], y[:0], 4)
+    build = lambda: models.fc_net([6], (3,), 4, dtype="float64")  # noqa: E731
+    config = train.TrainConfig(epochs=epochs, batch_size=batch, learning_rate=2.0 ** -4)  # exact in float32
+    result = train.train(build, dataset, config, seeds=seeds, eval_every=epochs)
+    for r, seed in enumerate(seeds):
+        model = build()
+        model.set_weights(train.initial_weights(build, seed))
+        opt = keras.optimizers.Adam(2.0 ** -4, beta_1=tf.constant(0.9, tf.float64),
+                                    beta_2=tf.constant(0.999, tf.float64))
+        for epoch in range(epochs):
+            order = tf.argsort(tf.random.stateless_uniform([n], tf.constant([seed, epoch], tf.int64))).numpy()
+            for s in range(3):
+                idx = order[s * batch:(s + 1) * batch]
+                with tf.GradientTape() as tape:
+                    value = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y[idx], model(x[idx]),
+                                                                                        from_logits=True))
+                opt.apply(tape.gradient(value, model.trainable_variables), model.trainable_variables)
+        for ours, theirs in zip(result.weights[r], model.get_weights()):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+        assert not np.allclose(result.weights[r][0], train.initial_weights(build, seed)[0])

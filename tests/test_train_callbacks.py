@@ -1,5 +1,6 @@
 """The trainer's callbacks against hand-written loops, its shared compiled loops, and its seeds."""
 
+import dataclasses
 import random
 
 import numpy as np
@@ -126,8 +127,9 @@ def test_a_callback_can_end_the_training(tiny):
 
 
 def test_one_compiled_loop_serves_trainings_of_one_shape(tiny):
-    """A second training of the same shape with another rate, batch size, length, seeds and labels runs the
-    loop already traced, and gives exactly what a freshly traced loop gives."""
+    """A second training of the same shape with another rate, length, seeds and labels runs the loop already
+    traced, and gives exactly what a freshly traced loop gives; another batch size (the step's static shape)
+    traces the same loop once more, and only once."""
     build = lambda: models.fc_net([6], dtype="float64")  # noqa: E731
     first = train.TrainConfig(epochs=4, learning_rate=0.05, batch_size=8, loss="mse")
     second = train.TrainConfig(epochs=5, learning_rate=0.01, batch_size=4, loss="mse")
@@ -136,8 +138,12 @@ def test_one_compiled_loop_serves_trainings_of_one_shape(tiny):
     train.train(build, tiny, first, seeds=[0, 1])
     loop = next(iter(train_step._LOOPS.values()))
     traces = loop._run.experimental_get_tracing_count()
-    shared = train.train(build, other, second, seeds=[7, 8])
+    train.train(build, tiny, dataclasses.replace(second, batch_size=8), seeds=[3, 4])
     assert list(train_step._LOOPS.values()) == [loop] and loop._run.experimental_get_tracing_count() == traces
+    train.train(build, tiny, dataclasses.replace(first, batch_size=4), seeds=[0, 1])
+    assert loop._run.experimental_get_tracing_count() == traces + 1
+    shared = train.train(build, other, second, seeds=[7, 8])
+    assert list(train_step._LOOPS.values()) == [loop] and loop._run.experimental_get_tracing_count() == traces + 1
     train_step.release_compiled()
     fresh = train.train(build, other, second, seeds=[7, 8])
     assert next(iter(train_step._LOOPS.values())) is not loop

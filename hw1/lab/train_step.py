@@ -6,9 +6,11 @@ and nothing else: evaluations, stopping rules, snapshots, step records and progr
 
 :class:`CompiledLoop` holds R stacked runs of one architecture and the ``tf.function`` that runs a chunk of
 epochs on them. Models of one shape share ONE such loop (:func:`compiled_loop`): the weights, the optimizer's
-slots, the learning rate, momentum, schedule, mini-batch size, seeds and data are tf.Variables or arguments
-of the graph, assigned afresh by each training, never constants captured in it, so a second training of the
-same shape (another learning rate or batch size, another seed, other labels) runs the graph already traced.
+slots, the learning rate, momentum, schedule, seeds and data are tf.Variables or arguments of the graph,
+assigned afresh by each training, never constants captured in it, so a second training of the same shape
+(another learning rate, another seed, other labels) runs the graph already traced. The mini-batch size is the
+one exception: it fixes the shapes of the step, and each distinct size traces once (a static batch shape is
+~20 % cheaper per step at small batches than a dynamic one).
 """
 
 from __future__ import annotations
@@ -262,7 +264,7 @@ class CompiledLoop:
             losses, norms = self._run(self.x, self.y, count)
         else:
             losses, norms = self._run(self.x, self.y, self.seeds, tf.constant(first_epoch), tf.constant(count),
-                                      tf.constant(self.batch), tf.constant(self.steps_per_epoch))
+                                      self.batch)
         return losses.numpy(), norms.numpy()
 
     # -- one step, inside the graph
@@ -312,8 +314,15 @@ class CompiledLoop:
         return losses.stack(), norms.stack()
 
     def _epochs(self, x: tf.Tensor, y: tf.Tensor, seeds: tf.Tensor, first_epoch: tf.Tensor, count: tf.Tensor,
-                batch: tf.Tensor, steps_per_epoch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        n = x.shape[0]
+                batch: int) -> tuple[tf.Tensor, tf.Tensor]:
+        """``count`` epochs of mini-batches of ``batch`` samples (a Python int: one trace per batch size).
+
+        Every batch has a static shape: the epoch's ⌊n / batch⌋ full batches in a graph loop, then its last,
+        shorter batch (n mod batch samples) by a second copy of the step. A dynamic batch dimension cost ~20 %
+        more per step at batch 16-64 (``benchmarks/bench_small_batch.py``): ``vectorized_map``'s shape ops
+        then run at every step instead of being folded once."""
+        n = int(x.shape[0])
+        full, rest = divmod(n, batch)
         losses = tf.TensorArray(self.dtype, size=0, dynamic_size=True, element_shape=[self.runs])
         norms = tf.TensorArray(self.dtype, size=0, dynamic_size=True, element_shape=[self.runs])
         i = tf.constant(0)
@@ -321,8 +330,13 @@ class CompiledLoop:
             epoch = tf.cast(first_epoch + e, tf.int64)
             order = tf.stack([tf.argsort(tf.random.stateless_uniform([n], tf.stack([seeds[r], epoch])))
                               for r in range(self.runs)])
-            for s in tf.range(steps_per_epoch):
-                idx = order[:, s * batch:tf.minimum((s + 1) * batch, n)]
+            for s in tf.range(full):
+                idx = tf.slice(order, tf.stack([0, s * batch]), [self.runs, batch])
+                out = self._step(tf.gather(x, idx), tf.gather(y, idx), shared=False)
+                if self.record:
+                    losses, norms, i = losses.write(i, out[0]), norms.write(i, out[1]), i + 1
+            if rest:
+                idx = order[:, full * batch:]
                 out = self._step(tf.gather(x, idx), tf.gather(y, idx), shared=False)
                 if self.record:
                     losses, norms, i = losses.write(i, out[0]), norms.write(i, out[1]), i + 1
