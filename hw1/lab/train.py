@@ -184,11 +184,12 @@ def run_groups(model: keras.Model, data: Dataset, config: TrainConfig, runs: int
 
     The rule: a FULL-BATCH step of R stacked runs holds ``R × n × activation_units(model)`` activations (``n``
     the training samples) in the model's dtype. Up to :data:`GROUP_BYTES` of them, the stacked step (one
-    ``vectorized_map``) is as fast as the runs one after another or faster; beyond, it is slower (the stacked
-    activations leave the cache), and groups of 2 to 5 runs were measured no faster than single runs (which
-    skip ``vectorized_map``), so the runs then train one at a time (``benchmarks/bench_full_batch.py``, e.g. 10
-    runs of 1-500-1 on 1,000 samples, 20 MB: 20.8 ms per step stacked, 21.2 in groups of 5, 13.7 in groups of
-    2, 10.1 one at a time). Mini-batch steps, and a training with a callback that is not
+    ``vectorized_map``) is about as fast as the runs one after another, or faster; beyond, it is slower (the
+    stacked activations leave the cache) and the runs train one at a time (which also skips
+    ``vectorized_map``); groups of 2 or 5 runs measured no better than single runs, within the noise
+    (``benchmarks/bench_full_batch.py``; ``results_full_batch_widths.csv``: 10 runs of a 1-W-1 net on 1,000
+    samples, time one at a time ÷ time stacked: W = 100, 4 MB, 1.1×; W = 200, 8 MB, 0.8×; W = 500, 20 MB, 0.5×).
+    Mini-batch steps, and a training with a callback that is not
     :attr:`~hw1.lab.train_callbacks.Callback.per_run` (its effect on one run depends on the others), are not
     split. ``GROUP_BYTES`` is read at the call.
     """
