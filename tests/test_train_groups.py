@@ -38,6 +38,24 @@ def test_mini_batch_steps_and_cross_run_callbacks_keep_the_runs_stacked(tiny, mo
     assert train.run_groups(build_tiny(), tiny, full, 1) == [1]
 
 
+def test_a_model_of_unknown_activations_keeps_its_runs_stacked(tiny, monkeypatch):
+    import keras
+
+    class Subclassed(keras.Model):  # its layers never see a symbolic input: their outputs are unknown
+        def __init__(self):
+            super().__init__()
+            self.hidden, self.out = keras.layers.Dense(3, activation="relu"), keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    model = Subclassed()
+    model(np.zeros((1, 1), np.float32))
+    assert train.activation_units(model) is None
+    monkeypatch.setattr(train, "GROUP_BYTES", 100)
+    assert train.run_groups(model, tiny, train.TrainConfig(epochs=1, loss="mse"), 10) == [10]
+
+
 def test_part1_simulate_function_shapes():
     """1-1a's shapes (10 runs, full batch): at full size (1,000 samples) the 1-500-1 net's ten stacked activations
     (10 × 1000 × 501 × 4 B = 20 MB) are split into runs one at a time; the deeper, narrower nets (2: 3.0 MB, 7:

@@ -173,9 +173,13 @@ def train(build: Builder, data: Dataset, config: TrainConfig, seeds: Sequence[in
     return parts[0] if len(parts) == 1 else _joined(parts)
 
 
-def activation_units(model: keras.Model) -> int:
-    """The activations one sample makes in a forward pass of ``model``: the sizes of its layers' outputs."""
-    return int(sum(np.prod(layer.output.shape[1:]) for layer in model.layers))
+def activation_units(model: keras.Model) -> int | None:
+    """The activations one sample makes in a forward pass of ``model``: the sizes of its layers' outputs (None
+    when they are not known: a subclassed model, whose layers were never called on a symbolic input)."""
+    try:
+        return int(sum(np.prod(layer.output.shape[1:]) for layer in model.layers))
+    except (AttributeError, ValueError):
+        return None
 
 
 def run_groups(model: keras.Model, data: Dataset, config: TrainConfig, runs: int,
@@ -191,13 +195,14 @@ def run_groups(model: keras.Model, data: Dataset, config: TrainConfig, runs: int
     samples, time one at a time ÷ time stacked: W = 100, 4 MB, 1.1×; W = 200, 8 MB, 0.8×; W = 500, 20 MB, 0.5×).
     Mini-batch steps, and a training with a callback that is not
     :attr:`~hw1.lab.train_callbacks.Callback.per_run` (its effect on one run depends on the others), are not
-    split. ``GROUP_BYTES`` is read at the call.
+    split, nor a model whose activations are not known (:func:`activation_units`). ``GROUP_BYTES`` is read at
+    the call.
     """
     n = int(data.x_train.shape[0])
     if runs <= 1 or min(config.batch_size or n, n) < n or not all(cb.per_run for cb in callbacks):
         return [runs]
-    itemsize = np.dtype(str(model.trainable_variables[0].dtype)).itemsize
-    return [runs] if runs * n * activation_units(model) * itemsize <= GROUP_BYTES else [1] * runs
+    units, itemsize = activation_units(model), np.dtype(str(model.trainable_variables[0].dtype)).itemsize
+    return [runs] if units is None or runs * n * units * itemsize <= GROUP_BYTES else [1] * runs
 
 
 def _joined(parts: Sequence[TrainResult]) -> TrainResult:
