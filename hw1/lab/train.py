@@ -6,7 +6,8 @@ model's ``stateless_call`` is mapped over that axis (``tf.vectorized_map``). Per
 one ``GradientTape``, which gives each run exactly its own gradient; Adam and SGD update element-wise, so one
 optimizer over the stacked variables equals one optimizer per run. With R = 1 it is plain single-model
 training. Mini-batch order depends only on (run seed, epoch), so a run computes the same numbers whether it
-is trained alone or beside others.
+is trained alone or beside others. A full-batch training whose stacked activations would not stay in the
+cache trains its runs one at a time instead (:func:`run_groups`, the rule; one result either way).
 
 The pieces: the step and the compiled chunk of epochs (:mod:`hw1.lab.train_step`, with
 :class:`~hw1.lab.train_step.TrainConfig`, what the step needs, and one compiled loop shared by the models of one
@@ -43,9 +44,11 @@ from hw1.lab.train_step import (OBJECTIVES, OPTIMIZERS, SCHEDULES, TrainConfig, 
 
 __all__ = ["TrainConfig", "TrainResult", "train", "initial_weights", "run_seeds", "median_run", "learning_rate_at",
            "Loop", "Callback", "StopAt", "StopAtGradNorm", "Snapshots", "StepRecords", "TrainProgress",
-           "ReportProgress", "release_compiled", "stack", "OPTIMIZERS", "OBJECTIVES", "SCHEDULES"]
+           "ReportProgress", "release_compiled", "stack", "run_groups", "activation_units", "GROUP_BYTES", "OPTIMIZERS",
+           "OBJECTIVES", "SCHEDULES"]
 
 Builder = Callable[[], keras.Model]
+GROUP_BYTES = 6 * 2**20  # a full-batch step's activations up to which the runs are stacked (:func:`run_groups`)
 
 
 @dataclass
@@ -124,7 +127,8 @@ def train(build: Builder, data: Dataset, config: TrainConfig, seeds: Sequence[in
           init: Sequence[Weights] | None = None, callbacks: Sequence[Callback] = (), eval_every: int = 1,
           eval_grad_norm: bool = False, progress: Callable[[TrainProgress], None] | None = None,
           label: str = "") -> TrainResult:
-    """Train one independent model per seed, all at once, and measure them.
+    """Train one independent model per seed, all at once (or, past :func:`run_groups`'s budget, one after
+    another), and measure them.
 
     Args:
         build: returns a fresh Keras model (the architecture; called once per seed to initialize).
@@ -157,8 +161,72 @@ def train(build: Builder, data: Dataset, config: TrainConfig, seeds: Sequence[in
     with _local_default_seeds(seeds[0]):
         model = build()
     check_stateless(model)
-    callbacks = list(callbacks) + ([ReportProgress(progress, label)] if progress else [])
-    return Loop(model, data, config, seeds, start_weights, callbacks, int(eval_every), eval_grad_norm).run()
+    sizes = run_groups(model, data, config, len(seeds), callbacks)
+    parts, first = [], 0
+    for size in sizes:  # one group: all runs stacked; else group by group through one compiled loop per size
+        group = slice(first, first + size)
+        named = label if len(sizes) == 1 else f"{label}, runs {first + 1}-{first + size} of {len(seeds)}"
+        group_callbacks = list(callbacks) + ([ReportProgress(progress, named)] if progress else [])
+        parts.append(Loop(model, data, config, seeds[group], start_weights[group], group_callbacks, int(eval_every),
+                          eval_grad_norm).run())
+        first += size
+    return parts[0] if len(parts) == 1 else _joined(parts)
+
+
+def activation_units(model: keras.Model) -> int | None:
+    """The activations one sample makes in a forward pass of ``model``: the sizes of its layers' outputs (None
+    when they are not known: a subclassed model, whose layers were never called on a symbolic input)."""
+    try:
+        return int(sum(np.prod(layer.output.shape[1:]) for layer in model.layers))
+    except (AttributeError, ValueError):
+        return None
+
+
+def run_groups(model: keras.Model, data: Dataset, config: TrainConfig, runs: int,
+               callbacks: Sequence[Callback] = ()) -> list[int]:
+    """How :func:`train` splits ``runs`` runs into groups trained one after another: the group sizes, in order.
+
+    The rule: a FULL-BATCH step of R stacked runs holds ``R × n × activation_units(model)`` activations (``n``
+    the training samples) in the model's dtype. Up to :data:`GROUP_BYTES` of them, the stacked step (one
+    ``vectorized_map``) is about as fast as the runs one after another, or faster; beyond, it is slower (the
+    stacked activations leave the cache) and the runs train one at a time (which also skips
+    ``vectorized_map``); groups of 2 or 5 runs measured no better than single runs, within the noise
+    (``benchmarks/bench_full_batch.py``; ``results_full_batch_widths.csv``: 10 runs of a 1-W-1 net on 1,000
+    samples, time one at a time ÷ time stacked: W = 100, 4 MB, 1.1×; W = 200, 8 MB, 0.8×; W = 500, 20 MB, 0.5×).
+    Mini-batch steps, and a training with a callback that is not
+    :attr:`~hw1.lab.train_callbacks.Callback.per_run` (its effect on one run depends on the others), are not
+    split, nor a model whose activations are not known (:func:`activation_units`). ``GROUP_BYTES`` is read at
+    the call.
+    """
+    n = int(data.x_train.shape[0])
+    if runs <= 1 or min(config.batch_size or n, n) < n or not all(cb.per_run for cb in callbacks):
+        return [runs]
+    units, itemsize = activation_units(model), np.dtype(str(model.trainable_variables[0].dtype)).itemsize
+    return [runs] if units is None or runs * n * units * itemsize <= GROUP_BYTES else [1] * runs
+
+
+def _joined(parts: Sequence[TrainResult]) -> TrainResult:
+    """One result of the groups' results, the runs numbered on, the history as one stacked training's.
+
+    A stacked training evaluates every run at the same epochs until no run is left training; a diverged run
+    gets NaN rows until then. Trained alone, its training ends sooner: its NaN rows are carried on to the
+    last epoch any group evaluated, at the epochs the groups evaluated, as the stacked training would have.
+    (A diverged run's final weights are what its masked steps left, NaN or not: they depend on how long the
+    others trained, grouped or stacked, and mean nothing.)
+    """
+    offsets = np.cumsum([0] + [len(p.weights) for p in parts[:-1]])
+    history = pd.concat([p.history.assign(run=p.history["run"] + o) for p, o in zip(parts, offsets)],
+                        ignore_index=True)
+    epochs = np.unique(history["epoch"])
+    diverged = [d for p in parts for d in p.diverged]
+    pads = []
+    for run in np.flatnonzero(diverged):
+        rows = history[history["run"] == run]
+        later = epochs[epochs > rows["epoch"].max()]
+        pads.append(rows.iloc[[-1] * len(later)].assign(epoch=later))
+    history = pd.concat([history, *pads], ignore_index=True).sort_values(["epoch", "run"], kind="stable")
+    return TrainResult(history.reset_index(drop=True), [w for p in parts for w in p.weights], diverged,
+                       [s for p in parts for s in p.stopped])
 
 
 class Loop:

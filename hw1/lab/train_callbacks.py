@@ -33,12 +33,15 @@ class Callback:
         needs_grad_norm: evaluations must measure the full-set ‖∇L‖ (a ``grad_norm`` log entry).
         needs_steps: the compiled loop must record each step's batch loss and gradient norm (``on_steps``).
         stops: it is a stopping rule (the progress then gives the time left as an upper bound).
+        per_run: what it does to and records of each run depend on that run alone, so the runs may be
+            trained in groups one after another (:func:`hw1.lab.train.run_groups`) with the same outcome.
     """
 
     every: int | None = None
     needs_grad_norm = False
     needs_steps = False
     stops = False
+    per_run = False
 
     def on_train_begin(self, loop: "Loop") -> None:
         pass
@@ -60,7 +63,7 @@ class StopAt(Callback):
     ends when no run is left. ``TrainResult.stopped`` records the epoch; a run that never gets there trains
     to the cap."""
 
-    stops = True
+    stops = per_run = True
 
     def __init__(self, train_loss: float | None = None, train_acc: float | None = None) -> None:
         if train_loss is None and train_acc is None:
@@ -170,7 +173,10 @@ class TrainProgress:
 
 class ReportProgress(Callback):
     """Call ``report`` with a :class:`TrainProgress` at the end of the training and, while it lasts, at an
-    evaluation about every ``every_seconds`` seconds."""
+    evaluation about every ``every_seconds`` seconds (per group of runs when :func:`hw1.lab.train.train` splits
+    them)."""
+
+    per_run = True
 
     def __init__(self, report: Callable[[TrainProgress], None], label: str = "", every_seconds: float = 20.0) -> None:
         self.report, self.label, self.every_seconds = report, label, every_seconds
