@@ -104,8 +104,8 @@ def random_labels(settings: dict, budget_seconds: float, folder: Path | None = N
     history = read_csv(folder, "history.csv")
     jobs = Jobs(budget_seconds, 2)
     lengths = []
-    for labels, ds in (("random", noisy), ("original", dataset)):
-        epochs = int(history.loc[history["labels"] == labels, "epoch"].max())
+    for kind, ds in (("random", noisy), ("original", dataset)):
+        epochs = int(history.loc[history["labels"] == kind, "epoch"].max())
         lengths.append(epochs)
         holder: dict[str, keras.Model] = {}
 
@@ -119,7 +119,7 @@ def random_labels(settings: dict, budget_seconds: float, folder: Path | None = N
             holder["reached"] = _evaluate(holder["model"], ds)[1] >= settings["target_train_acc"]  # the length
             # replayed is hw1's
 
-        jobs.run(f"{labels}-label training", epochs, epoch, setup)
+        jobs.run(f"{kind}-label training", epochs, epoch, setup)
     return jobs.result(f"fit per epoch + evaluate train and test each epoch, for the {lengths[0]} (random labels) "
                        f"and {lengths[1]} (true labels) epochs hw1's runs took to "
                        f"{settings['target_train_acc']:.0%} training accuracy")
