@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from hw1.measure import constants, krylov
 from hw1.measure.adapt import make_problem, resolve_loss
-from hw1.measure.checks import DTYPES, check_argument, check_backend
+from hw1.measure.checks import DTYPES, check_argument, check_backend, check_count
 from hw1.measure.core import labels_as
 from hw1.measure.graphs import graphs as _graphs, probe_block
 from hw1.measure.hessian import array_batches, in_dtype
@@ -108,10 +108,7 @@ class Curvature:
                  strategy: tf.distribute.Strategy | None = None, weights: Sequence[Any] | None = None) -> None:
         check_backend()
         check_argument("curvature", curvature, curvature in CURVATURES, f"choose one of {CURVATURES}")
-        batch_size = constants.EVAL_CHUNK if batch_size is None else batch_size
-        positive = isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool) and batch_size >= 1
-        check_argument("batch_size", batch_size, positive,
-                       "batch_size must be a positive integer (samples per chunk)")
+        batch_size = check_count("batch_size", constants.EVAL_CHUNK if batch_size is None else batch_size, 1)
         check_argument("dtype", dtype, dtype in DTYPES, "choose None (the model's), 'float32' or 'float64'")
         check_argument("strategy", strategy, strategy is None or isinstance(strategy, tf.distribute.Strategy),
                        "pass None or a tf.distribute.Strategy, e.g. tf.distribute.MirroredStrategy()")
