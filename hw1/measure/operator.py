@@ -203,10 +203,14 @@ class Curvature:
 
     def matvec(self, v: tf.Tensor) -> tf.Tensor:
         """C·v for a device tensor v of shape (n,) in :attr:`dtype`: the chunks' sums over all samples, / samples."""
-        total = tf.zeros([self.n], self.dtype)
+        return self._finite(self._mean(self._product, v))
+
+    def _mean(self, product: Any, vectors: tf.Tensor) -> tf.Tensor:
+        """``product``'s chunk sums for ``vectors`` (one vector or a block), summed over the chunks, / samples."""
+        total = tf.zeros_like(vectors)
         for x, y in self._chunks():
-            total += self._product(self._theta, v, self._rest, x, y)
-        return self._finite(total / self.total)
+            total += product(self._theta, vectors, self._rest, x, y)
+        return total / self.total
 
     def _finite(self, products: tf.Tensor) -> tf.Tensor:
         if not bool(tf.reduce_all(tf.math.is_finite(products))):  # an overflow: say so before an estimator sees it
@@ -234,11 +238,7 @@ class Curvature:
         blocks = []
         for start in range(0, int(V.shape[0]), self.probe_block):
             block = V[start:start + self.probe_block]
-            product = self._block_product(int(block.shape[0]))
-            total = tf.zeros_like(block)
-            for x, y in self._chunks():
-                total += product(self._theta, block, self._rest, x, y)
-            blocks.append(total / self.total)
+            blocks.append(self._mean(self._block_product(int(block.shape[0])), block))
         return self._finite(tf.concat(blocks, 0))
 
     def hvp(self, v: Any) -> np.ndarray:
