@@ -234,22 +234,37 @@ def test_not_converged_returns_the_values_found_with_flags_and_a_warning(logit_n
 
 # ---------------------------------------------------------------- several devices
 
+TWO_CPUS = textwrap.dedent("""
+    import os
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras, numpy as np
+    import hw1
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((203, 6)), rng.integers(0, 3, 203)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert strategy.num_replicas_in_sync == 2
+""")
+
+
+def two_cpu_rows(body: str) -> list[list[str]]:
+    """Run ``body`` in a fresh process after :data:`TWO_CPUS` (a small classifier ``model`` on ``(x, y)``, a
+    two-replica ``strategy`` over two logical CPUs, ``rng``); the printed rows of its "hessian" and "ggn" lines."""
+    script = TWO_CPUS + textwrap.dedent(body)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line.split() for line in done.stdout.splitlines() if line.split()[0] in ("hessian", "ggn")]
+    assert len(rows) == 2
+    return rows
+
+
 def test_two_logical_devices_give_the_values_of_one():
-    script = textwrap.dedent("""
-        import os, sys
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-        import tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        import keras, numpy as np
-        import hw1
-        rng = np.random.default_rng(0)
-        x, y = rng.standard_normal((203, 6)), rng.integers(0, 3, 203)
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
-        model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        assert strategy.num_replicas_in_sync == 2
+    rows = two_cpu_rows("""
         v = rng.standard_normal(hw1.curvature(model, (x, y)).n)
         for kind in ("hessian", "ggn"):
             one = hw1.curvature(model, (x, y), curvature=kind, batch_size=64)
@@ -259,10 +274,6 @@ def test_two_logical_devices_give_the_values_of_one():
                   np.abs(one.value_and_gradient()[1] - two.value_and_gradient()[1]).max(),
                   one.eigenvalues(2)[0], two.eigenvalues(2)[0])
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    rows = [line.split() for line in done.stdout.splitlines() if line.split()[0] in ("hessian", "ggn")]
-    assert len(rows) == 2
     for _, hvp_error, loss_error, grad_error, one, two in rows:
         assert float(hvp_error) < 1e-5 and float(loss_error) < 1e-6 and float(grad_error) < 1e-6
         assert float(one) == pytest.approx(float(two), rel=1e-4)

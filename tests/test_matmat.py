@@ -4,19 +4,14 @@ matrix, with the same probes; the probe-block rule; one device against two."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import hw1
-from conftest import ROOT
 from hw1.measure.graphs import probe_block
-from test_curvature import TARGET, X, Y, exact_hessian, mlp, mse, output_jacobians, softmax_ce
+from test_curvature import TARGET, X, Y, exact_hessian, mlp, mse, output_jacobians, softmax_ce, two_cpu_rows
 
 
 @pytest.fixture(scope="module")
@@ -130,20 +125,7 @@ def test_a_bad_block_is_one_line(logit_net):
 
 
 def test_two_logical_devices_give_the_block_of_one():
-    script = textwrap.dedent("""
-        import os
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-        import tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        import keras, numpy as np
-        import hw1
-        rng = np.random.default_rng(0)
-        x, y = rng.standard_normal((203, 6)), rng.integers(0, 3, 203)
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
-        model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    rows = two_cpu_rows("""
         for kind in ("hessian", "ggn"):
             one = hw1.curvature(model, (x, y), curvature=kind, batch_size=64)
             two = hw1.curvature(model, (x, y), curvature=kind, batch_size=64, strategy=strategy)
@@ -151,9 +133,5 @@ def test_two_logical_devices_give_the_block_of_one():
             a, b = one.matmat(V).numpy(), two.matmat(V).numpy()
             print(kind, np.abs(a - b).max() / np.abs(a).max(), one.trace(12).trace, two.trace(12).trace)
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    rows = [line.split() for line in done.stdout.splitlines() if line.split()[0] in ("hessian", "ggn")]
-    assert len(rows) == 2
     for _, error, one, two in rows:
         assert float(error) < 1e-5 and float(one) == pytest.approx(float(two), rel=1e-5)
