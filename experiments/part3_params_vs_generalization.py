@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         build = lambda: models.fc_net([width], dataset.input_shape, classes)  # noqa: E731
         stop = train.StopAt(train_loss=s["target_loss"], train_acc=s["target_acc"])  # the criterion, per run
         result = train.train(build, dataset, config, seeds=seeds, callbacks=[stop], progress=run.progress,
-                             label=f"width {width}")
+                             label=f"width {width}", test="end")
         runs = result.final["run"]
         final = result.final.assign(seed=[seeds[r] for r in runs], diverged=[result.diverged[r] for r in runs],
                                     reached=[result.stopped[r] is not None for r in runs])

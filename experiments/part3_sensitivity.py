@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
                                    learning_rate=learning_rate)
         result = train.train(build, dataset, config, seeds, eval_every=max(1, -(-s["check_steps"] // per_epoch)),
                              callbacks=[train.StopAt(train_loss=s["target_loss"])], progress=run.progress,
-                             label=f"batch {batch_size}, lr {learning_rate:g}")
+                             label=f"batch {batch_size}, lr {learning_rate:g}", test="end")
         rows = result.final[METRICS].assign(seed=seeds, epochs=result.final["epoch"], diverged=result.diverged,
                                             steps=result.final["epoch"] * per_epoch, **dict.fromkeys(MEASURES, np.nan),
                                             reached_target=[e is not None for e in result.stopped])

@@ -303,6 +303,36 @@ def test_each_run_stops_at_its_first_evaluation_at_the_target_accuracy():
         assert model.evaluate(ds.x_train, ds.y_train, verbose=0)[1] == pytest.approx(mine["train_acc"].iloc[-1])
 
 
+def test_test_set_scored_only_in_each_runs_last_row_gives_the_same_final_rows():
+    """``test="end"``: each run's last row (its stop, or the cap) holds the same numbers as with the test set scored
+    at every evaluation, bit for bit, and the test metrics Keras computes for the final weights; earlier rows
+    have NaN test columns. With a stopping rule that splits the runs, and without one."""
+    import keras
+
+    ds = mnist_small()
+    build = lambda: models.fc_net([32], ds.input_shape, 10)  # noqa: E731
+    config = train.TrainConfig(epochs=8, batch_size=32)
+    each = train.train(build, ds, config, seeds=[0, 1, 2])
+    target = float(np.median(each.history.pivot(index="epoch", columns="run", values="train_acc").loc[3]))
+    for callbacks in ([], [train.StopAt(train_acc=target)]):
+        each = train.train(build, ds, config, seeds=[0, 1, 2], callbacks=callbacks)
+        end = train.train(build, ds, config, seeds=[0, 1, 2], callbacks=callbacks, test="end")
+        assert end.stopped == each.stopped and (not callbacks or len(set(end.stopped)) > 1)
+        pd.testing.assert_frame_equal(end.final, each.final, check_exact=True)
+        earlier = end.history.drop(end.history.groupby("run").tail(1).index)
+        assert len(earlier) and earlier[["test_loss", "test_acc"]].isna().all().all()
+        assert earlier[["train_loss", "train_acc"]].notna().all().all()
+        for r, weights in enumerate(end.weights):
+            model = build()
+            model.set_weights(weights)
+            model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+            loss, acc = model.evaluate(ds.x_test, ds.y_test, verbose=0)
+            assert end.final.loc[r, "test_loss"] == pytest.approx(loss, rel=1e-5)
+            assert end.final.loc[r, "test_acc"] == pytest.approx(acc)
+    with pytest.raises(ValueError, match="test='last' is not one of 'each', 'end'"):
+        train.train(build, ds, config, seeds=[0], test="last")
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(momentum=0.9), "momentum=0.9 is SGD's"), (dict(optimizer="sgd", momentum=1.0), "momentum=1.0"),
     (dict(schedule="linear"), "schedule='linear'"), (dict(schedule="step"), "decay_epochs=()"),

@@ -48,6 +48,7 @@ __all__ = ["TrainConfig", "TrainResult", "train", "initial_weights", "run_seeds"
            "OBJECTIVES", "SCHEDULES"]
 
 Builder = Callable[[], keras.Model]
+TEST_ROWS = ("each", "end")  # train(test=...): which history rows score the test set
 GROUP_BYTES = 6 * 2**20  # a full-batch step's activations up to which the runs are stacked (:func:`run_groups`)
 
 
@@ -126,7 +127,7 @@ def median_run(result: "TrainResult") -> int:
 def train(build: Builder, data: Dataset, config: TrainConfig, seeds: Sequence[int],
           init: Sequence[Weights] | None = None, callbacks: Sequence[Callback] = (), eval_every: int = 1,
           eval_grad_norm: bool = False, progress: Callable[[TrainProgress], None] | None = None,
-          label: str = "") -> TrainResult:
+          label: str = "", test: str = "each") -> TrainResult:
     """Train one independent model per seed, all at once (or, past :func:`run_groups`'s budget, one after
     another), and measure them.
 
@@ -141,6 +142,10 @@ def train(build: Builder, data: Dataset, config: TrainConfig, seeds: Sequence[in
         eval_grad_norm: measure the full-set ‖∇L‖ at each evaluation (a ``grad_norm`` history column; about
             one epoch's cost; also on when a callback needs it, e.g. :class:`StopAtGradNorm`).
         progress: with ``label``, a :class:`ReportProgress` callback (called with :class:`TrainProgress` data).
+        test: ``"each"``: the test set is scored at every evaluation; ``"end"``: only in each run's last history
+            row (where a stopping rule froze it, or where the training ended), the test columns of its earlier
+            rows NaN: for a caller that reads only :attr:`TrainResult.final`, the same numbers for a fraction of
+            the evaluation time (a callback that ends the training between evaluations leaves no such row).
 
     Returns:
         A :class:`TrainResult`.
@@ -155,6 +160,8 @@ def train(build: Builder, data: Dataset, config: TrainConfig, seeds: Sequence[in
         raise ValueError("seeds must name at least one run")
     if not isinstance(eval_every, (int, np.integer)) or eval_every < 1:
         raise ValueError(f"eval_every={eval_every!r} must be a positive integer")
+    if test not in TEST_ROWS:
+        raise ValueError(f"test={test!r} is not one of {', '.join(map(repr, TEST_ROWS))}")
     start_weights = list(init) if init is not None else [initial_weights(build, s) for s in seeds]
     if len(start_weights) != len(seeds):
         raise ValueError(f"init has {len(start_weights)} runs but seeds has {len(seeds)}")
@@ -168,7 +175,7 @@ def train(build: Builder, data: Dataset, config: TrainConfig, seeds: Sequence[in
         named = label if len(sizes) == 1 else f"{label}, runs {first + 1}-{first + size} of {len(seeds)}"
         group_callbacks = list(callbacks) + ([ReportProgress(progress, named)] if progress else [])
         parts.append(Loop(model, data, config, seeds[group], start_weights[group], group_callbacks, int(eval_every),
-                          eval_grad_norm).run())
+                          eval_grad_norm, test_at_end=test == "end").run())
         first += size
     return parts[0] if len(parts) == 1 else _joined(parts)
 
@@ -239,8 +246,10 @@ class Loop:
     """
 
     def __init__(self, model: keras.Model, data: Dataset, config: TrainConfig, seeds: list[int],
-                 weights: Sequence[Weights], callbacks: list[Callback], eval_every: int, grad_norm: bool) -> None:
+                 weights: Sequence[Weights], callbacks: list[Callback], eval_every: int, grad_norm: bool,
+                 test_at_end: bool = False) -> None:
         self.data, self.config, self.callbacks, self.eval_every = data, config, callbacks, eval_every
+        self.test_at_end = test_at_end
         self.runs, self.epochs = len(seeds), config.epochs
         self.grad_norm = grad_norm or any(cb.needs_grad_norm for cb in callbacks)
         self.has_stopping_rule = any(cb.stops for cb in callbacks)
@@ -283,8 +292,10 @@ class Loop:
         train_loss, train_acc = ev(weights, x, y)
         grad_norm = ev.grad_norm(weights, x, y) if self.grad_norm else None
         has_test = len(self.data.x_test) > 0
-        if has_test:
+        if has_test and not self.test_at_end:
             test_loss, test_acc = ev(weights, self.data.x_test, self.data.y_test)
+        elif has_test:  # placeholders of the same type (the columns' dtype), scored by _score_test if last
+            test_loss = test_acc = np.full(self.runs, np.nan, np.asarray(train_loss).dtype)
         diverged = c.diverged.numpy() | ~np.isfinite(train_loss)
         c.diverged.assign(diverged)
         classify = self.config.loss != "mse"
@@ -314,7 +325,22 @@ class Loop:
         history += logs or []
         for cb in self.callbacks:
             cb.on_epoch_end(self, epoch, logs)
-        return self.stop_training or (evaluated and self.ends_here(epoch))
+        ends = self.stop_training or (evaluated and self.ends_here(epoch))
+        if self.test_at_end and logs:
+            self._score_test([row for row in logs if ends or self.stopped[row["run"]] == epoch])
+        return ends
+
+    def _score_test(self, rows: list[dict[str, float]]) -> None:
+        """Fill in the test columns of these rows (each a run's last) with the current weights."""
+        if not rows or len(self.data.x_test) == 0:
+            return
+        weights = [v.value() for v in self.compiled.variables]
+        test_loss, test_acc = self.compiled.evaluator(weights, self.data.x_test, self.data.y_test)
+        for row in rows:
+            if np.isfinite(row["train_loss"]):  # a diverged run's row stays NaN
+                row["test_loss"] = test_loss[row["run"]]
+                if "test_acc" in row:
+                    row["test_acc"] = test_acc[row["run"]]
 
     def _next_boundary(self, epoch: int) -> int:
         every = [self.eval_every] + [cb.every for cb in self.callbacks if cb.every]
