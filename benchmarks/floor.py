@@ -4,16 +4,16 @@ A protocol's unavoidable work is counted as the floating-point operations of its
 products (Dense, Conv2D and LSTM kernels; a multiply-add is 2 FLOPs) and nothing else: per
 trained sample, the forward pass, the weight gradients, and the input gradients of every
 weighted layer but the first (``3·F − F_first``); per evaluated sample, one forward pass.
-Only training and the full-set evaluations the protocol asks for are counted (not the
-Jacobians, sharpness ascents, Hessian-vector products or α points that some protocols add,
-nor element-wise ops, data movement, figures). Dividing by the best float32 GEMM rate this
+Only training and the full-set evaluations the protocol asks for (1-3c's α points among them)
+are counted (not the Jacobians, sharpness ascents or Hessian-vector products that some
+protocols add, nor element-wise ops, data movement, figures). Dividing by the best float32 GEMM rate this
 machine reaches gives a time no implementation can beat; ``reference / floor`` is then the
 largest speed-up over the reference that is possible at all.
 
 ``FLOORS = {experiment: fn(settings, results_folder) -> (flops, note)}`` for the experiments
 whose mini-batch training on MNIST dominates; ``results_folder`` holds hw1's run of it
 (read where the protocol has a data-dependent length: the epochs to memorize random labels,
-the epochs each sensitivity model took to its loss target). Every seed (run) of a protocol is
+the epochs each 1-3b model took to its criterion and each sensitivity model to its loss target). Every seed (run) of a protocol is
 counted.
 """
 
@@ -117,15 +117,26 @@ def random_labels(settings: dict, folder: Path) -> tuple[int, str]:
 
 
 def params_vs_generalization(settings: dict, folder: Path) -> tuple[int, str]:
-    epochs, widths, runs = settings["epochs"], settings["widths"], settings["runs"]
-    return runs * sum(_trained(_fc([w], settings), epochs, 1, settings) for w in widths), \
-        f"{len(widths)} widths × {runs} seeds × {epochs} epochs, metrics at the end"
+    """Per model (models.csv): the epochs it trained (to the criterion, else the cap), a training-set check of
+    the criterion at epoch 0 and after every epoch, one test-set evaluation at the end."""
+    _, _, n_train, n_test = _shape(settings)
+    runs = pd.read_csv(folder / "models.csv")
+    flops = 0
+    for width, epochs in zip(runs["width"], runs["epochs"]):
+        model = _fc([int(width)], settings)
+        flops += int(epochs) * n_train * training_flops(model) + ((int(epochs) + 1) * n_train + n_test) \
+            * forward_flops(model)
+    return flops, (f"{runs['width'].nunique()} widths × {runs['seed'].nunique()} seeds to the criterion or the cap: "
+                   f"{int(runs['epochs'].sum()):,} epochs in all, the criterion checked every epoch, test at the end")
 
 
 def interpolation(settings: dict, folder: Path) -> tuple[int, str]:
-    epochs = settings["epochs"]
-    return 3 * _trained(_fc(settings["widths"], settings), epochs, 1, settings), \
-        f"3 endpoints × {epochs} epochs (α points not counted)"
+    epochs, points, pairs = settings["epochs"], settings["alpha_points"], 2
+    _, _, n_train, n_test = _shape(settings)
+    model = _fc(settings["widths"], settings)
+    alphas = pairs * points * (n_train + n_test) * forward_flops(model)
+    return 3 * _trained(model, epochs, 1, settings) + alphas, \
+        f"3 endpoints × {epochs} epochs, {pairs} pairs × {points} α points on the training and test sets"
 
 
 def sensitivity(settings: dict, folder: Path) -> tuple[int, str]:

@@ -48,12 +48,27 @@ def test_lstm_and_training_flops():
     assert floor.training_flops(mlp) == 3 * (first + second) - first
 
 
-def test_protocol_flops_add_up_per_model_and_seed():
-    settings = {"dataset": MNIST, "epochs": 3, "widths": [4, 8], "runs": 2}
-    flops, _ = floor.params_vs_generalization(settings, ROOT)
-    expected = 2 * sum(3 * 100 * floor.training_flops(models.fc_net([w], (28, 28, 1), 10))
-                       + 120 * floor.forward_flops(models.fc_net([w], (28, 28, 1), 10)) for w in (4, 8))
-    assert flops == expected and np.isfinite(flops)
+def test_params_floor_counts_each_models_own_epochs(tmp_path):
+    """1-3b: per model its own epochs to the criterion (models.csv), a training-set check at epoch 0 and after each
+    epoch, one test-set pass at the end."""
+    rows = [(4, 0, 3), (4, 1, 5), (8, 0, 2), (8, 1, 2)]
+    pd.DataFrame(rows, columns=["width", "seed", "epochs"]).to_csv(tmp_path / "models.csv", index=False)
+    flops, note = floor.params_vs_generalization({"dataset": MNIST, "epochs": 9, "widths": [4, 8], "runs": 2},
+                                                 tmp_path)
+    net = {w: models.fc_net([w], (28, 28, 1), 10) for w in (4, 8)}
+    expected = sum(e * 100 * floor.training_flops(net[w]) + ((e + 1) * 100 + 20) * floor.forward_flops(net[w])
+                   for w, _, e in rows)
+    assert flops == expected and note.startswith("2 widths × 2 seeds") and "12 epochs" in note
+
+
+def test_interpolation_floor_counts_the_endpoints_and_every_alpha_point():
+    settings = {"dataset": MNIST, "epochs": 3, "widths": [4], "alpha_points": 7}
+    flops, note = floor.interpolation(settings, ROOT)
+    net = models.fc_net([4], (28, 28, 1), 10)
+    # 3 endpoints: 3 epochs of 100 samples and one evaluation of both sets; 2 pairs × 7 α on both sets
+    expected = 3 * (3 * 100 * floor.training_flops(net) + 120 * floor.forward_flops(net)) \
+        + 2 * 7 * 120 * floor.forward_flops(net)
+    assert flops == expected and "7 α points" in note
 
 
 def test_actual_task_floor_counts_every_model_and_seed():
