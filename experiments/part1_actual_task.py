@@ -6,7 +6,8 @@ trained on the same images with the same optimizer, batch size and epochs. Which
 faster, and which generalizes better? Deep against shallow: the DNN is also the shallowest
 member of a family of fully connected nets with more hidden layers (``dnn2``, ``dnn4``: 2 and 4
 hidden layers) whose widths are solved from the DNN's parameter count (within 2 %). Each model
-is trained from five seeds (at most three in one batched call, to bound the memory): with
+is trained from five seeds (a DNN's at most three in one batched call, to bound the memory; the CNN's and the
+LSTM's one at a time, which is faster: ``hw1.lab.train.run_groups``): with
 the unpaired rank test of ``hw1.report.evidence``, 5 runs against 5 can reach p = 0.008, while 3
 against 3 can never go below 0.1.
 

@@ -38,6 +38,37 @@ def test_mini_batch_steps_and_cross_run_callbacks_keep_the_runs_stacked(tiny, mo
     assert train.run_groups(build_tiny(), tiny, full, 1) == [1]
 
 
+def test_convolutions_and_recurrences_train_one_run_at_a_time_at_any_batch_size():
+    """1-1b's CNN and LSTM do not vectorize over runs: split at mini-batch as at full batch; its MLPs stay stacked,
+    and a callback that couples the runs keeps even a CNN's runs together."""
+    ds = data.subset(data.load("mnist_bundled"), 64, 16, seed=0)
+    build = models.image_classifiers(ds.input_shape, 10, 8, [2, 4], 8, 4)
+    mini = train.TrainConfig(epochs=1, batch_size=16)
+    assert [train.unstackable(b()) for b in build.values()] == [False, True, True]
+    assert train.run_groups(build["cnn"](), ds, mini, 3) == train.run_groups(build["rnn"](), ds, mini, 3) == [1] * 3
+    assert train.run_groups(build["dnn"](), ds, mini, 3) == [3]
+    assert train.run_groups(build["cnn"](), ds, mini, 3, [train.Snapshots(every=1)]) == [3]
+
+
+def test_a_cnn_trained_one_run_at_a_time_equals_its_stacked_training(monkeypatch):
+    """The same runs, stacked (the rule switched off) and one at a time: the same losses and weights up to float32
+    round-off, every row in the same place."""
+    ds = data.subset(data.load("mnist_bundled"), 96, 32, seed=0)
+    build = models.image_classifiers(ds.input_shape, 10, 8, [2, 4], 8, 4)["cnn"]
+    config = train.TrainConfig(epochs=2, batch_size=32)
+    alone = train.train(build, ds, config, seeds=[1, 2, 3])
+    monkeypatch.setattr(train, "unstackable", lambda model: False)
+    assert train.run_groups(build(), ds, config, 3) == [3]
+    stacked = train.train(build, ds, config, seeds=[1, 2, 3])
+    assert alone.history[["run", "epoch"]].equals(stacked.history[["run", "epoch"]])
+    for column in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        np.testing.assert_allclose(alone.history[column], stacked.history[column], rtol=2e-4, atol=1e-6)
+    for ours, theirs in zip(alone.weights, stacked.weights):
+        for a, b in zip(ours, theirs):
+            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+    assert not np.allclose(alone.weights[0][0], alone.weights[1][0])
+
+
 def test_a_model_of_unknown_activations_keeps_its_runs_stacked(tiny, monkeypatch):
     import keras
 

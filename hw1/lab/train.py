@@ -7,7 +7,8 @@ one ``GradientTape``, which gives each run exactly its own gradient; Adam and SG
 optimizer over the stacked variables equals one optimizer per run. With R = 1 it is plain single-model
 training. Mini-batch order depends only on (run seed, epoch), so a run computes the same numbers whether it
 is trained alone or beside others. A full-batch training whose stacked activations would not stay in the
-cache trains its runs one at a time instead (:func:`run_groups`, the rule; one result either way).
+cache, and a model with convolutions or a recurrence (which do not vectorize), train their runs one at a
+time instead (:func:`run_groups`, the rule; one result either way).
 
 The pieces: the step and the compiled chunk of epochs (:mod:`hw1.lab.train_step`, with
 :class:`~hw1.lab.train_step.TrainConfig`, what the step needs, and one compiled loop shared by the models of one
@@ -44,8 +45,8 @@ from hw1.lab.train_step import (OBJECTIVES, OPTIMIZERS, SCHEDULES, TrainConfig, 
 
 __all__ = ["TrainConfig", "TrainResult", "train", "initial_weights", "run_seeds", "median_run", "learning_rate_at",
            "Loop", "Callback", "StopAt", "StopAtGradNorm", "Snapshots", "StepRecords", "TrainProgress",
-           "ReportProgress", "release_compiled", "stack", "run_groups", "activation_units", "GROUP_BYTES", "OPTIMIZERS",
-           "OBJECTIVES", "SCHEDULES"]
+           "ReportProgress", "release_compiled", "stack", "run_groups", "activation_units", "unstackable",
+           "GROUP_BYTES", "OPTIMIZERS", "OBJECTIVES", "SCHEDULES"]
 
 Builder = Callable[[], keras.Model]
 TEST_ROWS = ("each", "end")  # train(test=...): which history rows score the test set
@@ -200,16 +201,30 @@ def run_groups(model: keras.Model, data: Dataset, config: TrainConfig, runs: int
     ``vectorized_map``); groups of 2 or 5 runs measured no better than single runs, within the noise
     (``benchmarks/bench_full_batch.py``; ``results_full_batch_widths.csv``: 10 runs of a 1-W-1 net on 1,000
     samples, time one at a time ÷ time stacked: W = 100, 4 MB, 1.1×; W = 200, 8 MB, 0.8×; W = 500, 20 MB, 0.5×).
-    Mini-batch steps, and a training with a callback that is not
-    :attr:`~hw1.lab.train_callbacks.Callback.per_run` (its effect on one run depends on the others), are not
-    split, nor a model whose activations are not known (:func:`activation_units`). ``GROUP_BYTES`` is read at
-    the call.
+    A model with a convolution or a recurrent layer (:func:`unstackable`) trains its runs one at a time at any
+    batch size: ``vectorized_map`` does not turn per-run kernels of those layers into one kernel, and one run
+    after another is faster (1-1b's CNN at batch 128: 7.4 ms per run and step stacked, 3.9 one at a time; its
+    LSTM 8.6 and 7.4; ``benchmarks/bench_image_step.py``). Other mini-batch steps, and a training with a callback
+    that is not :attr:`~hw1.lab.train_callbacks.Callback.per_run` (its effect on one run depends on the others),
+    are not split, nor a model whose activations are not known (:func:`activation_units`). ``GROUP_BYTES`` is
+    read at the call.
     """
     n = int(data.x_train.shape[0])
-    if runs <= 1 or min(config.batch_size or n, n) < n or not all(cb.per_run for cb in callbacks):
+    if runs <= 1 or not all(cb.per_run for cb in callbacks):
+        return [runs]
+    if unstackable(model):
+        return [1] * runs
+    if min(config.batch_size or n, n) < n:
         return [runs]
     units, itemsize = activation_units(model), np.dtype(str(model.trainable_variables[0].dtype)).itemsize
     return [runs] if units is None or runs * n * units * itemsize <= GROUP_BYTES else [1] * runs
+
+
+def unstackable(model: keras.Model) -> bool:
+    """Whether ``model`` has a layer whose stacked runs do not vectorize into one kernel: a convolution or a
+    recurrent layer (:func:`run_groups` trains such a model's runs one at a time)."""
+    kinds = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.RNN)
+    return any(isinstance(layer, kinds) for layer in model.layers)
 
 
 def _joined(parts: Sequence[TrainResult]) -> TrainResult:
