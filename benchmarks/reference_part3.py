@@ -148,9 +148,21 @@ def params_vs_generalization(settings: dict, budget_seconds: float, folder: Path
         jobs.run(f"width {row.width}, seed {row.seed}", int(row.epochs), check, setup)
         jobs.run(f"width {row.width}, seed {row.seed} evaluation", 1, lambda h=holder: _evaluate(h["model"], dataset)
                  and None)
-    return jobs.result(f"{len(table)} models, one at a time, fit per epoch + a training-set check of the loss target "
-                       f"({settings['target_loss']:g}) each epoch, for the {int(table['epochs'].sum()):,} epochs "
-                       "hw1's models took (to the target or the cap), then evaluate both sets")
+    return jobs.result(f"{len(table)} models, one at a time, fit per epoch + a training-set check of the criterion "
+                       f"({criterion(settings)}) each epoch, for the {int(table['epochs'].sum()):,} epochs "
+                       "hw1's models took (to the criterion or the cap), then evaluate both sets")
+
+
+def criterion(settings: dict) -> str:
+    """1-3b's stopping criterion in words: a loss target, an accuracy target, or both (the first met stops).
+
+    Example:
+        >>> criterion({"target_loss": None, "target_acc": 0.99})
+        'training accuracy ≥ 0.99'
+    """
+    parts = ([f"training loss ≤ {settings['target_loss']:g}"] if settings.get("target_loss") is not None else []) + \
+        ([f"training accuracy ≥ {settings['target_acc']:g}"] if settings.get("target_acc") is not None else [])
+    return " or ".join(parts)
 
 
 def interpolation(settings: dict, budget_seconds: float, folder: Path | None = None) -> dict[str, object]:

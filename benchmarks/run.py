@@ -126,6 +126,8 @@ def main() -> None:
                            hw1_over_floor=round(seconds / floor, 2),
                            note=f"{ref['note']}; floor: {flops / 1e9:.0f} GFLOP ({what}) at {gflops:.0f} GFLOP/s")
             rows.append(row)
+            if out:  # each finished experiment's row is kept: a crash or kill later loses no finished work
+                results.write_csv(out, pd.DataFrame(rows))
     if not rows:
         sys.exit("[bench] nothing to benchmark")
     table = pd.DataFrame(rows)

@@ -17,6 +17,7 @@ from hw1.lab import models
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import floor  # noqa: E402
 import reference_common  # noqa: E402
+import reference_part3  # noqa: E402
 
 MNIST = {"input_shape": [28, 28, 1], "num_classes": 10, "train_size": 100, "test_size": 20}
 
@@ -158,3 +159,11 @@ def test_every_experiment_has_a_reference_that_reads_hw1s_run():
     assert set(found) == {p.stem for p in (ROOT / "experiments").glob("part*.py")}
     assert all(list(inspect.signature(fn).parameters) == ["settings", "budget_seconds", "folder"]
                for fn in found.values())
+
+
+@pytest.mark.parametrize("targets, words", [((None, 0.99), "training accuracy ≥ 0.99"),
+                                            ((0.01, None), "training loss ≤ 0.01"),
+                                            ((0.05, 0.9), "training loss ≤ 0.05 or training accuracy ≥ 0.9")])
+def test_the_params_reference_words_either_criterion(targets, words):
+    """The full profile's 1-3b stops on accuracy (target_loss None): its reference once crashed formatting None."""
+    assert reference_part3.criterion(dict(zip(("target_loss", "target_acc"), targets))) == words
