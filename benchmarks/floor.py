@@ -121,9 +121,10 @@ def params_vs_generalization(settings: dict, folder: Path) -> tuple[int, str]:
     the criterion at epoch 0 and after every epoch, one test-set evaluation at the end."""
     _, _, n_train, n_test = _shape(settings)
     runs = pd.read_csv(folder / "models.csv")
+    nets = {w: _fc([int(w)], settings) for w in runs["width"].unique()}  # one model per width, not per seed
     flops = 0
     for width, epochs in zip(runs["width"], runs["epochs"]):
-        model = _fc([int(width)], settings)
+        model = nets[width]
         flops += int(epochs) * n_train * training_flops(model) + ((int(epochs) + 1) * n_train + n_test) \
             * forward_flops(model)
     return flops, (f"{runs['width'].nunique()} widths × {runs['seed'].nunique()} seeds to the criterion or the cap: "
